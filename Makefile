@@ -1,0 +1,46 @@
+# The sandbox's commands. Everything runs through the `sandbox` package in a local venv.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help up down status logs test test-unit test-e2e bench validate clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+up: $(VENV)/.installed  ## set up Docker if needed, build images, start and seed the sandbox
+	$(PY) -m sandbox up
+
+down: $(VENV)/.installed  ## stop the sandbox; removes its containers, volumes and ECS task containers
+	$(PY) -m sandbox down
+
+status: $(VENV)/.installed  ## services, health, URLs
+	$(PY) -m sandbox status
+
+logs:  ## follow the services' logs (SERVICE=name for one)
+	docker compose logs --follow --tail 100 $(SERVICE)
+
+validate: $(VENV)/.installed  ## check sandbox.yaml without changing anything
+	$(PY) -m sandbox validate
+
+test: $(VENV)/.installed  ## unit tests, then the end-to-end suite (brings the sandbox up, or reuses it)
+	$(PY) -m pytest tests/unit tests/e2e $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed  ## unit tests only (no Docker)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-e2e: $(VENV)/.installed  ## end-to-end tests only
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed  ## measure cold/warm make up and DAG times; writes bench/results/
+	$(PY) -m sandbox.bench
+
+clean: down  ## stop everything and remove the venv and build files
+	rm -rf $(VENV) .build

@@ -1,0 +1,170 @@
+"""A small client for Airflow's REST API v2 (SimpleAuthManager JWT from POST /auth/token).
+
+Bootstrap uses it to seed connections and variables; tests and the benchmark use it to trigger
+DAG runs and read their outcome (states, XComs, task logs).
+"""
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+import requests
+
+TERMINAL_RUN_STATES = {"success", "failed"}
+
+
+class AirflowApiError(RuntimeError):
+    pass
+
+
+class AirflowClient:
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30):
+        self.base_url = base_url.rstrip("/")
+        self.username, self.password = username, password
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._token: str | None = None
+
+    # --- plumbing -------------------------------------------------------------------------
+    def _authenticate(self) -> None:
+        resp = self.session.post(f"{self.base_url}/auth/token", timeout=self.timeout,
+                                 json={"username": self.username, "password": self.password})
+        if resp.status_code not in (200, 201):
+            raise AirflowApiError(f"login as {self.username!r} at {self.base_url}/auth/token failed: "
+                                  f"HTTP {resp.status_code} {resp.text[:300]} (check AIRFLOW_ADMIN_* in .env)")
+        self._token = resp.json()["access_token"]
+
+    def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kw) -> requests.Response:
+        if self._token is None:
+            self._authenticate()
+        url = f"{self.base_url}/api/v2/{path.lstrip('/')}"
+        for attempt in (1, 2):
+            resp = self.session.request(method, url, timeout=self.timeout,
+                                        headers={"Authorization": f"Bearer {self._token}"}, **kw)
+            if resp.status_code == 401 and attempt == 1:  # token expired
+                self._authenticate()
+                continue
+            break
+        if resp.status_code not in ok:
+            raise AirflowApiError(f"{method} {url}: HTTP {resp.status_code}: {resp.text[:500]}")
+        return resp
+
+    def get(self, path: str, **params) -> Any:
+        return self.request("GET", path, params=params or None).json()
+
+    @staticmethod
+    def quote(value: str) -> str:
+        return urllib.parse.quote(value, safe="")
+
+    # --- readiness ------------------------------------------------------------------------
+    def wait_until_healthy(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                resp = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
+                if resp.ok and resp.json().get("metadatabase", {}).get("status") == "healthy":
+                    return
+                last = resp.text[:200]
+            except requests.RequestException as exc:
+                last = str(exc)
+            time.sleep(2)
+        raise AirflowApiError(f"Airflow at {self.base_url} not healthy after {timeout:.0f}s: {last}")
+
+    # --- connections and variables --------------------------------------------------------
+    def get_connection(self, conn_id: str) -> dict | None:
+        resp = self.request("GET", f"connections/{self.quote(conn_id)}", ok=(200, 404))
+        return resp.json() if resp.status_code == 200 else None
+
+    def put_connection(self, body: dict) -> str:
+        """Creates or updates a connection; returns "created", "updated" or "unchanged"."""
+        current = self.get_connection(body["connection_id"])
+        if current is None:
+            self.request("POST", "connections", ok=(201, 200), json=body)
+            return "created"
+        # The API masks passwords, so they cannot be compared; rewriting one that is equal changes nothing.
+        same = all(_same_field(current.get(k), v) for k, v in body.items() if k != "password")
+        if same and "password" not in body:
+            return "unchanged"
+        self.request("PATCH", f"connections/{self.quote(body['connection_id'])}", json=body)
+        return "unchanged" if same else "updated"
+
+    def get_variable(self, key: str) -> str | None:
+        resp = self.request("GET", f"variables/{self.quote(key)}", ok=(200, 404))
+        return resp.json()["value"] if resp.status_code == 200 else None
+
+    def put_variable(self, key: str, value: str, description: str | None = None) -> str:
+        current = self.get_variable(key)
+        body = {"key": key, "value": value, "description": description}
+        if current is None:
+            self.request("POST", "variables", ok=(201, 200), json=body)
+            return "created"
+        if current == value:
+            return "unchanged"
+        self.request("PATCH", f"variables/{self.quote(key)}", json=body)
+        return "updated"
+
+    # --- DAGs and runs --------------------------------------------------------------------
+    def dag_ids(self) -> list[str]:
+        return [d["dag_id"] for d in self.get("dags", limit=1000)["dags"]]
+
+    def import_errors(self) -> list[dict]:
+        return self.get("importErrors", limit=1000)["import_errors"]
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = sorted(set(dag_ids) - set(self.dag_ids()))
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                errors = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in self.import_errors())
+                raise AirflowApiError(f"DAGs not listed after {timeout:.0f}s: {missing}. Import errors: {errors or 'none'}")
+            time.sleep(2)
+
+    def trigger_dag(self, dag_id: str, conf: dict | None = None) -> str:
+        from datetime import datetime, timezone
+        body = {"logical_date": datetime.now(timezone.utc).isoformat(), "conf": conf or {}}
+        return self.request("POST", f"dags/{dag_id}/dagRuns", json=body).json()["dag_run_id"]
+
+    def wait_for_dag_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}")
+            if run["state"] in TERMINAL_RUN_STATES:
+                return run
+            if time.monotonic() > deadline:
+                states = {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
+                raise AirflowApiError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s; "
+                                      f"tasks: {states}")
+            time.sleep(1)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances", limit=1000)["task_instances"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}",
+                        deserialize="true")["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        data = self.request("GET", f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/logs/"
+                                   f"{try_number}", params={"full_content": "true"}).json()
+        content = data.get("content")
+        if isinstance(content, list):  # structured log lines
+            return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
+        return str(content)
+
+
+def _same_field(current: Any, desired: Any) -> bool:
+    """Connection fields compare as Airflow returns them; `extra` is compared as parsed JSON."""
+    import json
+    if isinstance(desired, str) and isinstance(current, str) and desired.startswith("{"):
+        try:
+            return json.loads(current) == json.loads(desired)
+        except ValueError:
+            pass
+    return current == desired

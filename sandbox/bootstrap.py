@@ -1,0 +1,102 @@
+"""The one-shot bootstrap: validates sandbox.yaml, waits for the emulator and Airflow, then seeds.
+
+Runs as the compose service `bootstrap` (`python -m sandbox.bootstrap`). Endpoints come from the
+environment so the same code seeds from inside compose or from the host.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import time
+
+import requests
+
+from sandbox import seed_airflow, seed_aws
+from sandbox.airflow_api import AirflowClient
+from sandbox.config import ConfigError, SeedConfig, load_config
+
+
+def wait_for_emulator(endpoint: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{endpoint}/_localstack/health", timeout=3).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"AWS emulator at {endpoint} did not answer /_localstack/health within {timeout:.0f}s")
+        time.sleep(1)
+
+
+def docker_push(local_image: str, remote_ref: str) -> str:
+    """Tags a local image into the emulator's registry and pushes it; returns the manifest digest."""
+    import docker
+    client = docker.from_env(timeout=300)
+    repository, tag = remote_ref.rsplit(":", 1)
+    try:
+        image = client.images.get(local_image)
+    except docker.errors.ImageNotFound:
+        raise RuntimeError(f"image {local_image!r} (aws.ecr_repositories) is not built; run `make up` "
+                           "to build the images first") from None
+    image.tag(repository, tag)
+    digest = ""
+    for event in client.images.push(repository, tag=tag, stream=True, decode=True):
+        if event.get("error"):
+            raise RuntimeError(f"pushing {remote_ref} failed: {event['error']}")
+        digest = (event.get("aux") or {}).get("Digest", digest)
+    return digest
+
+
+def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowClient | None) -> collections.Counter:
+    counts: collections.Counter = collections.Counter()
+
+    def report(kind: str, name: str, outcome: str) -> None:
+        counts[outcome] += 1
+        print(f"    {outcome:<9} {kind:<20} {name}", flush=True)
+
+    clients = seed_aws.aws_clients(aws_endpoint, config.region)
+    print(f"==> Seeding AWS objects at {aws_endpoint}", flush=True)
+    seed_aws.seed_iam_roles(clients["iam"], config, report)
+    seed_aws.seed_s3_buckets(clients["s3"], config, report)
+    seed_aws.seed_log_groups(clients["logs"], config, report)
+    seed_aws.seed_ecs_clusters(clients["ecs"], config, report)
+    seed_aws.seed_ecr_repositories(clients["ecr"], config, registry, docker_push, report)
+    seed_aws.seed_task_definitions(clients["ecs"], config, registry, report)
+    if airflow is not None:
+        print(f"==> Seeding Airflow at {airflow.base_url}", flush=True)
+        seed_airflow.seed_connections(airflow, config, report)
+        seed_airflow.seed_variables(airflow, config, report)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", default="sandbox.yaml")
+    parser.add_argument("--validate-only", action="store_true", help="check the config and exit")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"bootstrap: {exc}", file=sys.stderr)
+        return 2
+    if args.validate_only:
+        print(f"{args.config}: valid")
+        return 0
+    started = time.monotonic()
+    endpoint = os.environ.get("SANDBOX_AWS_ENDPOINT", "http://127.0.0.1:4566")
+    registry = os.environ.get("SANDBOX_ECR_REGISTRY", "localhost:4566")
+    wait_for_emulator(endpoint)
+    airflow = AirflowClient(os.environ.get("AIRFLOW_API_URL", "http://127.0.0.1:8080"),
+                            os.environ.get("AIRFLOW_ADMIN_USER", "admin"), os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
+    airflow.wait_until_healthy()
+    counts = run(config, endpoint, registry, airflow)
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    print(f"==> Bootstrap done in {time.monotonic() - started:.1f}s: {summary}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

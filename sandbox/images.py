@@ -1,0 +1,170 @@
+"""Every image the sandbox runs is built here, from Dockerfiles whose base images are build args.
+
+The bases default to upstream images (`python:3.12-slim-bookworm`, `debian:bookworm-slim`). Where
+they cannot be pulled (no registry reachable), an equivalent is built locally: a debootstrap of
+Debian bookworm from the host's own apt mirror, imported with `docker import`, and a Python layer
+on top of it (images/base/python.Dockerfile).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.progress import info, step
+from sandbox.settings import ROOT, Settings
+
+LOCAL_DEBIAN_BASE = "sandbox-base/debian:bookworm"
+LOCAL_PYTHON_BASE = "sandbox-base/python:bookworm"
+CA_BUNDLE = ROOT / ".build" / "ca-bundle.crt"
+HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Image:
+    """A locally built image: its tag, Dockerfile, and which base (python or debian) it starts from."""
+
+    tag: str
+    dockerfile: str
+    base: str  # "python" | "debian"
+
+
+def project_images(settings: Settings) -> list[Image]:
+    images = [
+        Image("sandbox/postgres:15", "airflow/postgres/Dockerfile", "debian"),
+        Image("sandbox/airflow:3.3.2", "airflow/Dockerfile", "python"),
+        Image("sandbox/bootstrap:latest", "bootstrap/Dockerfile", "python"),
+        Image("sandbox/task:latest", "images/task/Dockerfile", "python"),
+    ]
+    if settings.get("LOCALSTACK_IMAGE").startswith("sandbox/localstack:"):
+        images.insert(0, Image(settings["LOCALSTACK_IMAGE"], "localstack/Dockerfile", "python"))
+    return images
+
+
+def _docker(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
+    res = subprocess.run(["docker", *args], capture_output=True, text=True, **kw)
+    if check and res.returncode != 0:
+        raise ImageError(f"docker {' '.join(args)} failed:\n{res.stderr[-3000:]}")
+    return res
+
+
+def image_exists(tag: str) -> bool:
+    return _docker("image", "inspect", tag).returncode == 0
+
+
+def _try_pull(tag: str) -> bool:
+    try:
+        return _docker("pull", "--quiet", tag, timeout=180).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def host_apt_mirror() -> str:
+    """The Debian mirror the host's apt uses, so debootstrap honours the user's mirror setting."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources:
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            m = re.match(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+\S+\s", line)
+            if m and "security" not in m.group(1):
+                return m.group(1)
+    raise ImageError("Cannot build a local Debian base: no apt mirror found in /etc/apt/sources.list(.d). "
+                     "Set DEBIAN_BASE_IMAGE / PYTHON_BASE_IMAGE in .env to images you can pull.")
+
+
+def _build_local_debian_base() -> None:
+    if shutil.which("debootstrap") is None:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise ImageError("The base images cannot be pulled and debootstrap is not installed. Either make "
+                             "DEBIAN_BASE_IMAGE / PYTHON_BASE_IMAGE (.env) pullable, or install debootstrap.")
+        from sandbox.host import _apt_install
+        _apt_install(["debootstrap"])
+    mirror = host_apt_mirror()
+    with step(f"Building local base {LOCAL_DEBIAN_BASE} (debootstrap bookworm)"), \
+            tempfile.TemporaryDirectory(prefix="sandbox-rootfs-") as rootfs:
+        res = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", rootfs, mirror],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise ImageError(f"debootstrap failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(["docker", "import", "-c", 'CMD ["/bin/bash"]', "-", LOCAL_DEBIAN_BASE],
+                             stdin=tar.stdout, capture_output=True, text=True)
+        tar.wait()
+        if imp.returncode != 0:
+            raise ImageError(f"docker import failed:\n{imp.stderr[-2000:]}")
+
+
+def resolve_bases(settings: Settings) -> dict[str, str]:
+    """Returns {"debian": tag, "python": tag}: the upstream bases if present or pullable, else local ones."""
+    wanted = {"debian": settings.get("DEBIAN_BASE_IMAGE", "debian:bookworm-slim"),
+              "python": settings.get("PYTHON_BASE_IMAGE", "python:3.12-slim-bookworm")}
+    bases = {}
+    for kind, tag in wanted.items():
+        if image_exists(tag) or _try_pull(tag):
+            bases[kind] = tag
+    if len(bases) == 2:
+        return bases
+    info(f"cannot pull {', '.join(t for k, t in wanted.items() if k not in bases)}: using local Debian bookworm bases")
+    if "debian" not in bases:
+        if not image_exists(LOCAL_DEBIAN_BASE):
+            _build_local_debian_base()
+        bases["debian"] = LOCAL_DEBIAN_BASE
+    if "python" not in bases:
+        build(Image(LOCAL_PYTHON_BASE, "images/base/python.Dockerfile", "debian"), bases)
+        bases["python"] = LOCAL_PYTHON_BASE
+    return bases
+
+
+def write_ca_bundle(settings: Settings) -> None:
+    """The CA bundle the Dockerfiles hand to pip: the host's bundle plus EXTRA_CA_CERT."""
+    parts = []
+    for candidate in HOST_CA_BUNDLES:
+        if Path(candidate).is_file():
+            parts.append(Path(candidate).read_text())
+            break
+    extra = settings.get("EXTRA_CA_CERT")
+    if extra:
+        path = Path(extra).expanduser()
+        if not path.is_file() or "BEGIN CERTIFICATE" not in path.read_text():
+            raise ImageError(f".env: EXTRA_CA_CERT={extra!r} is not a readable PEM certificate file; "
+                             "fix the path or leave it empty.")
+        parts.append(path.read_text())
+    CA_BUNDLE.parent.mkdir(exist_ok=True)
+    content = "\n".join(parts)
+    if not CA_BUNDLE.exists() or CA_BUNDLE.read_text() != content:  # unchanged file keeps the layer cache
+        CA_BUNDLE.write_text(content)
+
+
+def build(image: Image, bases: dict[str, str]) -> None:
+    with step(f"Building {image.tag} ({image.dockerfile})"):
+        cmd = ["docker", "build", "-f", image.dockerfile, "--build-arg", f"BASE_IMAGE={bases[image.base]}",
+               "-t", image.tag, "."]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tail: list[str] = []
+        for line in proc.stdout:
+            tail = (tail + [line.rstrip()])[-40:]
+            if line.startswith("Step ") or line.startswith("#") and " DONE" not in line and "CACHED" in line:
+                info(line.strip()[:120])
+        if proc.wait() != 0:
+            raise ImageError(f"building {image.tag} from {image.dockerfile} failed; last output:\n" + "\n".join(tail))
+
+
+def build_all(settings: Settings) -> list[str]:
+    write_ca_bundle(settings)
+    bases = resolve_bases(settings)
+    images = project_images(settings)
+    for image in images:
+        build(image, bases)
+    return [i.tag for i in images]

@@ -1,0 +1,44 @@
+"""Applies the `airflow:` section of the seed config through Airflow's REST API.
+
+Connections are read back after writing and compared field by field (extras as parsed JSON), so a
+connection whose extras did not survive the round trip fails the bootstrap instead of going unnoticed.
+"""
+from __future__ import annotations
+
+import json
+
+from sandbox.airflow_api import AirflowClient
+from sandbox.config import SeedConfig
+from sandbox.seed_aws import Report
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+def connection_body(conn: dict) -> dict:
+    body = {"connection_id": conn["conn_id"], "conn_type": conn["conn_type"]}
+    for key in ("description", "host", "port", "login", "password", "schema"):
+        if key in conn:
+            body[key] = conn[key]
+    if "extra" in conn:
+        body["extra"] = json.dumps(conn["extra"], sort_keys=True)
+    return body
+
+
+def seed_connections(client: AirflowClient, config: SeedConfig, report: Report) -> None:
+    for conn in config.connections:
+        body = connection_body(conn)
+        outcome = client.put_connection(body)
+        stored = client.get_connection(conn["conn_id"]) or {}
+        stored_extra = json.loads(stored.get("extra") or "{}")
+        if stored_extra != conn.get("extra", {}) or stored.get("conn_type") != conn["conn_type"]:
+            raise SeedError(f"connection {conn['conn_id']!r} did not round-trip: stored type "
+                            f"{stored.get('conn_type')!r}, extra {stored_extra!r}; expected {conn['conn_type']!r}, "
+                            f"{conn.get('extra', {})!r}")
+        report("airflow connection", conn["conn_id"], outcome)
+
+
+def seed_variables(client: AirflowClient, config: SeedConfig, report: Report) -> None:
+    for key, value in config.variables.items():
+        report("airflow variable", key, client.put_variable(key, value))

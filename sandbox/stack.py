@@ -1,0 +1,109 @@
+"""The compose stack: up (with readiness and bootstrap), down, status, logs, and the summary."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from sandbox import host, images
+from sandbox.airflow_api import AirflowClient
+from sandbox.config import load_config
+from sandbox.progress import info, step
+from sandbox.settings import ROOT, Settings
+
+EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo"]
+LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+                "airflow-triggerer"]
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def compose(*args: str, check: bool = True, capture: bool = False, timeout: float | None = None
+            ) -> subprocess.CompletedProcess:
+    res = subprocess.run(["docker", "compose", *args], cwd=ROOT, text=True, timeout=timeout,
+                         capture_output=capture)
+    if check and res.returncode != 0:
+        detail = (res.stderr or "")[-3000:] if capture else ""
+        raise StackError(f"docker compose {' '.join(args)} failed (exit {res.returncode}). {detail}")
+    return res
+
+
+def services() -> list[dict]:
+    res = compose("ps", "--all", "--format", "json", capture=True)
+    out = res.stdout.strip()
+    if not out:
+        return []
+    if out.startswith("["):
+        return json.loads(out)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def up(settings: Settings, build: bool = True) -> float:
+    """Preflight, build, start, wait healthy, bootstrap. Returns the seconds it took."""
+    started = time.monotonic()
+    load_config(ROOT / "sandbox.yaml")  # a bad config stops us before anything changes
+    host.preflight()
+    if build:
+        images.build_all(settings)
+    with step("Starting services and waiting for their healthchecks"):
+        compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
+    with step("Bootstrapping (sandbox.yaml -> AWS emulator and Airflow)"):
+        # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
+        compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
+                "bootstrap")
+    with step("Waiting for the DAGs to be listed"):
+        client = AirflowClient(settings.airflow_url, *settings.admin)
+        client.wait_for_dags(EXPECTED_DAGS)
+    return time.monotonic() - started
+
+
+def summary(settings: Settings) -> str:
+    user, password = settings.admin
+    lines = [
+        "",
+        "Airflow sandbox is up.",
+        f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
+        f"  AWS emulator          : {settings.aws_endpoint}   (any access key; region us-east-1)",
+        "",
+        "  service                 state",
+    ]
+    for svc in services():
+        state = svc.get("State", "")
+        health = svc.get("Health") or ""
+        if svc.get("Service") == "bootstrap":
+            health = f"exit {svc.get('ExitCode')}"
+        lines.append(f"  {svc.get('Service', ''):<23} {state} {health}".rstrip())
+    lines += ["", "  Try: trigger poc_ecs_operator in the UI, or `make test`. Stop: `make down`."]
+    return "\n".join(lines)
+
+
+def down(volumes: bool = True) -> None:
+    with step("Stopping the sandbox"):
+        args = ["down", "--remove-orphans", "--timeout", "10"]
+        if volumes:
+            args.append("--volumes")
+        compose(*args)
+        remove_task_containers()
+
+
+def remove_task_containers() -> None:
+    """ECS task containers are started by the emulator, not compose; remove the ones it left."""
+    res = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-arn"],
+                         capture_output=True, text=True)
+    ids = res.stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+        info(f"removed {len(ids)} ECS task container(s)")
+
+
+def is_up(settings: Settings) -> bool:
+    """True when every long-running service is healthy and bootstrap exited 0."""
+    try:
+        by_name = {s["Service"]: s for s in services()}
+    except (StackError, FileNotFoundError, ValueError):
+        return False
+    healthy = all(by_name.get(n, {}).get("Health") == "healthy" for n in LONG_RUNNING)
+    boot = by_name.get("bootstrap", {})
+    return healthy and boot.get("State") == "exited" and boot.get("ExitCode") == 0

@@ -1,0 +1,474 @@
+"""End-to-end: ECS RunTask/StopTask/DescribeTasks against the patched MiniStack.
+
+Every test runs real containers through the emulator's Docker socket and
+asserts what ECS would report. Needs a running emulator (SANDBOX_AWS_ENDPOINT)
+and a local image with python3, /bin/sh and procps (SANDBOX_TASK_IMAGE).
+"""
+
+import os
+import time
+import uuid
+
+import pytest
+
+boto3 = pytest.importorskip("boto3")
+
+pytestmark = pytest.mark.e2e
+
+ENDPOINT = os.environ.get("SANDBOX_AWS_ENDPOINT", "http://127.0.0.1:4566")
+IMAGE = os.environ.get("SANDBOX_TASK_IMAGE", "sandbox/task:latest")
+REGION = "us-east-1"
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+
+
+def _client(service):
+    return boto3.client(
+        service, endpoint_url=ENDPOINT, region_name=REGION,
+        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@pytest.fixture(scope="module")
+def ecs():
+    client = _client("ecs")
+    try:
+        client.list_clusters()
+    except Exception as exc:  # pragma: no cover - environment guard
+        pytest.skip(f"no ECS emulator at {ENDPOINT}: {exc}")
+    return client
+
+
+@pytest.fixture(scope="module")
+def logs():
+    return _client("logs")
+
+
+def poll(fn, timeout=60, interval=0.25, what="condition"):
+    """Call ``fn`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Sandbox:
+    """One uniquely named cluster, task family and log group for one test."""
+
+    def __init__(self, ecs, logs):
+        self.ecs, self.logs = ecs, logs
+        self.name = f"fidelity-{uuid.uuid4().hex[:10]}"
+        self.group = f"/fidelity/{self.name}"
+        self.task_arns = []
+        self.td_arns = []
+        ecs.create_cluster(clusterName=self.name)
+        logs.create_log_group(logGroupName=self.group)
+
+    def container(self, name, **fields):
+        cdef = {
+            "name": name, "image": IMAGE, "essential": True,
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": self.group, "awslogs-region": REGION,
+                "awslogs-stream-prefix": "ecs"}},
+        }
+        cdef.update(fields)
+        return cdef
+
+    def register(self, *containers, **task_fields):
+        arn = self.ecs.register_task_definition(
+            family=self.name, containerDefinitions=list(containers),
+            **task_fields)["taskDefinition"]["taskDefinitionArn"]
+        self.td_arns.append(arn)
+        return arn
+
+    def run(self, td_arn, overrides=None):
+        kwargs = {"overrides": overrides} if overrides else {}
+        response = self.ecs.run_task(cluster=self.name, taskDefinition=td_arn, **kwargs)
+        assert not response["failures"], response["failures"]
+        arn = response["tasks"][0]["taskArn"]
+        self.task_arns.append(arn)
+        return arn
+
+    def describe(self, task_arn):
+        return self.ecs.describe_tasks(cluster=self.name, tasks=[task_arn])["tasks"][0]
+
+    def wait_status(self, task_arn, status, timeout=90):
+        return poll(lambda: (lambda t: t if t["lastStatus"] == status else None)(
+            self.describe(task_arn)), timeout, what=f"task {status}")
+
+    def run_to_stop(self, td_arn, overrides=None, timeout=90):
+        return self.wait_status(self.run(td_arn, overrides), "STOPPED", timeout)
+
+    def log_lines(self, task_arn, container):
+        stream = f"ecs/{container}/{task_arn.rsplit('/', 1)[-1]}"
+        try:
+            events = self.logs.get_log_events(
+                logGroupName=self.group, logStreamName=stream,
+                startFromHead=True)["events"]
+        except self.logs.exceptions.ResourceNotFoundException:
+            return []
+        return [e["message"] for e in events]
+
+    def wait_log(self, task_arn, container, text, timeout=30):
+        return poll(lambda: [line for line in self.log_lines(task_arn, container)
+                             if text in line], timeout, what=f"log line {text!r}")
+
+    def close(self):
+        for arn in self.task_arns:
+            try:
+                task = self.describe(arn)
+                if task["lastStatus"] != "STOPPED":
+                    self.ecs.stop_task(cluster=self.name, task=arn, reason="test cleanup")
+                    self.wait_status(arn, "STOPPED", timeout=150)
+            except Exception:
+                pass
+        for arn in self.td_arns:
+            try:
+                self.ecs.deregister_task_definition(taskDefinition=arn)
+            except Exception:
+                pass
+        for call in (lambda: self.ecs.delete_cluster(cluster=self.name),
+                     lambda: self.logs.delete_log_group(logGroupName=self.group)):
+            try:
+                call()
+            except Exception:
+                pass
+        _remove_leftover_containers(self.name)
+
+
+def _remove_leftover_containers(cluster_name):
+    """Best effort, and only containers of this test's cluster."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        for container in client.containers.list(all=True, filters={"label": "ministack=ecs"}):
+            if container.labels.get("com.amazonaws.ecs.cluster", "").endswith(
+                    f":cluster/{cluster_name}"):
+                container.remove(force=True)
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def sandbox(ecs, logs):
+    box = Sandbox(ecs, logs)
+    yield box
+    box.close()
+
+
+def containers_by_name(task):
+    return {c["name"]: c for c in task["containers"]}
+
+
+def sh(script):
+    """entryPoint + command the way ECS task definitions run shell scripts."""
+    return {"entryPoint": ["/bin/sh", "-c"], "command": [script]}
+
+
+def py(code):
+    return {"entryPoint": ["python3", "-c"], "command": [code]}
+
+
+# ── 1. entryPoint, command, workingDirectory, user, environment ─────────────
+
+def test_shell_entrypoint_workdir_user_and_environment(sandbox):
+    td = sandbox.register(sandbox.container(
+        "app", workingDirectory="/tmp", user="nobody",
+        environment=[{"name": "GREETING", "value": "from-definition"},
+                     {"name": "KEPT", "value": "kept"}],
+        **sh('echo "pwd=$(pwd) user=$(id -un) greeting=$GREETING kept=$KEPT"; exit 3')))
+    task = sandbox.run_to_stop(td, overrides={"containerOverrides": [{
+        "name": "app", "environment": [{"name": "GREETING", "value": "from-override"}]}]})
+
+    app = containers_by_name(task)["app"]
+    assert app["exitCode"] == 3
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert sandbox.log_lines(task["taskArn"], "app") == [
+        "pwd=/tmp user=nobody greeting=from-override kept=kept"]
+
+
+def test_command_override_replaces_definition_command(sandbox):
+    td = sandbox.register(sandbox.container("app", **sh("echo definition; exit 1")))
+    task = sandbox.run_to_stop(td, overrides={"containerOverrides": [{
+        "name": "app", "command": ["echo overridden by $0 && exit 0"]}]})
+
+    assert containers_by_name(task)["app"]["exitCode"] == 0
+    assert sandbox.log_lines(task["taskArn"], "app") == ["overridden by /bin/sh"]
+
+
+def test_image_entrypoint_is_kept_without_entrypoint(sandbox):
+    # No entryPoint: the command is exec'd as-is, as on ECS.
+    td = sandbox.register(sandbox.container(
+        "app", command=["python3", "-c", "print('exec form'); raise SystemExit(4)"]))
+    task = sandbox.run_to_stop(td)
+    assert containers_by_name(task)["app"]["exitCode"] == 4
+    assert sandbox.log_lines(task["taskArn"], "app") == ["exec form"]
+
+
+# ── 2. cpu / memory limits and OOM ──────────────────────────────────────────
+
+CGROUP_PROBE = """
+import os
+def read(*paths):
+    for p in paths:
+        if os.path.exists(p):
+            return open(p).read().strip()
+    return "none"
+print("mem=" + read("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"))
+print("soft=" + read("/sys/fs/cgroup/memory/memory.soft_limit_in_bytes", "/sys/fs/cgroup/memory.low"))
+print("swap=" + read("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max"))
+print("shares=" + read("/sys/fs/cgroup/cpu/cpu.shares", "/sys/fs/cgroup/cpu.weight"))
+print("quota=" + read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu.max"))
+"""
+
+
+def _probe(lines):
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_container_cpu_and_memory_limits_reach_the_cgroup(sandbox):
+    td = sandbox.register(
+        sandbox.container("app", cpu=256, memory=96, memoryReservation=48,
+                          **py(CGROUP_PROBE)),
+        cpu="512", memory="1024")
+    task = sandbox.run_to_stop(td)
+    assert containers_by_name(task)["app"]["exitCode"] == 0
+
+    probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
+    assert probe["mem"] == str(96 * 1024 * 1024)
+    assert probe["soft"] == str(48 * 1024 * 1024)
+    if probe["swap"] != "none":                       # swap accounting enabled
+        assert probe["swap"] in (str(96 * 1024 * 1024), "0")
+    assert probe["shares"] in ("256", "10")           # v1 shares / v2 weight
+    # Task cpu 512 units = half a CPU.
+    assert probe["quota"] in ("50000", "50000 100000")
+
+
+def test_task_memory_limits_a_container_without_its_own(sandbox):
+    td = sandbox.register(sandbox.container("app", **py(CGROUP_PROBE)),
+                          cpu="256", memory="160")
+    task = sandbox.run_to_stop(td)
+    probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
+    assert probe["mem"] == str(160 * 1024 * 1024)
+    assert probe["quota"] in ("25000", "25000 100000")
+
+
+def test_container_over_its_memory_limit_is_oom_killed(sandbox):
+    td = sandbox.register(sandbox.container("app", memory=64, **py(
+        "print('allocating', flush=True)\n"
+        "blocks = [bytearray(16 * 1024 * 1024) for _ in range(32)]\n"
+        "print('survived')")))
+    task = sandbox.run_to_stop(td)
+
+    app = containers_by_name(task)["app"]
+    assert app["exitCode"] == 137
+    assert app["reason"] == OOM_REASON
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert "survived" not in sandbox.log_lines(task["taskArn"], "app")
+
+
+# ── 3. essential and dependsOn ──────────────────────────────────────────────
+
+TRAP_TERM = "trap 'echo got TERM; exit 0' TERM; echo ready; sleep 300 & wait"
+
+
+def test_non_essential_exit_does_not_stop_the_task(sandbox):
+    td = sandbox.register(
+        sandbox.container("side", essential=False, **sh("echo side; exit 5")),
+        sandbox.container("app", **sh(TRAP_TERM)))
+    arn = sandbox.run(td)
+
+    def side_stopped_while_task_runs():
+        task = sandbox.describe(arn)
+        side = containers_by_name(task)["side"]
+        return task if side["lastStatus"] == "STOPPED" and task["lastStatus"] == "RUNNING" else None
+
+    task = poll(side_stopped_while_task_runs, what="side exited, task still RUNNING")
+    assert containers_by_name(task)["side"]["exitCode"] == 5
+    assert containers_by_name(task)["app"]["lastStatus"] == "RUNNING"
+    assert task["desiredStatus"] == "RUNNING"
+
+    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="done")
+    task = sandbox.wait_status(arn, "STOPPED")
+    assert task["stopCode"] == "UserInitiated"
+    assert containers_by_name(task)["app"]["exitCode"] == 0
+    assert containers_by_name(task)["side"]["exitCode"] == 5
+
+
+def test_essential_exit_stops_the_other_containers(sandbox):
+    td = sandbox.register(
+        sandbox.container("sidecar", essential=False, **sh(TRAP_TERM)),
+        sandbox.container("app", **sh("sleep 1; echo app done; exit 2")))
+    start = time.monotonic()
+    task = sandbox.run_to_stop(td)
+
+    containers = containers_by_name(task)
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert containers["app"]["exitCode"] == 2
+    # The sidecar got SIGTERM and exited through its trap, well before the
+    # 30 s default stopTimeout.
+    assert containers["sidecar"]["exitCode"] == 0
+    assert containers["sidecar"]["lastStatus"] == "STOPPED"
+    assert time.monotonic() - start < 25
+    assert sandbox.log_lines(task["taskArn"], "sidecar")[-1] == "got TERM"
+
+
+def _stamp(label):
+    return py(f"import time; print('{label}', repr(time.time()), flush=True)")
+
+
+def test_depends_on_start_complete_and_success_order_the_containers(sandbox):
+    td = sandbox.register(
+        # Listed first, but must wait for all three others.
+        sandbox.container("app", dependsOn=[
+            {"containerName": "proxy", "condition": "START"},
+            {"containerName": "migrate", "condition": "SUCCESS"},
+            {"containerName": "warmup", "condition": "COMPLETE"}],
+            **py("import time; print('app', repr(time.time()))")),
+        sandbox.container("proxy", essential=False, **sh(TRAP_TERM)),
+        sandbox.container("migrate", essential=False, **py(
+            "import time; time.sleep(2); print('migrate', repr(time.time()))")),
+        sandbox.container("warmup", essential=False, **py(
+            "import time; time.sleep(1); print('warmup', repr(time.time())); "
+            "raise SystemExit(9)")))
+    task = sandbox.run_to_stop(td)
+
+    def stamp(name):
+        line = sandbox.wait_log(task["taskArn"], name, name)[0]
+        return float(line.split()[1])
+
+    containers = containers_by_name(task)
+    assert containers["app"]["exitCode"] == 0
+    assert containers["migrate"]["exitCode"] == 0
+    assert containers["warmup"]["exitCode"] == 9     # COMPLETE ignores the code
+    assert containers["proxy"]["exitCode"] == 0      # stopped with the task
+    assert stamp("app") >= stamp("migrate")
+    assert stamp("app") >= stamp("warmup")
+    assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_failed_success_dependency_stops_the_task(sandbox):
+    td = sandbox.register(
+        sandbox.container("migrate", essential=False,
+                          **sh("echo migration failed; exit 1")),
+        sandbox.container("app", dependsOn=[
+            {"containerName": "migrate", "condition": "SUCCESS"}],
+            **sh("echo app must not run")))
+    task = sandbox.run_to_stop(td)
+
+    containers = containers_by_name(task)
+    assert containers["migrate"]["exitCode"] == 1
+    assert containers["app"]["lastStatus"] == "STOPPED"
+    assert containers["app"]["reason"].startswith(
+        "CannotStartContainerError: dependency graph:")
+    assert "did not exit successfully" in containers["app"]["reason"]
+    assert containers["app"]["exitCode"] == 143
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert sandbox.log_lines(task["taskArn"], "app") == []
+
+
+def test_depends_on_healthy_waits_for_the_docker_health_check(sandbox):
+    td = sandbox.register(
+        sandbox.container(
+            "db", essential=False,
+            healthCheck={"command": ["CMD-SHELL", "test -f /tmp/ready"],
+                         "interval": 5, "timeout": 2, "retries": 3},
+            **sh("trap 'exit 0' TERM; sleep 2; "
+                 "python3 -c 'import time; print(\"ready\", repr(time.time()))'; "
+                 "touch /tmp/ready; sleep 300 & wait")),
+        sandbox.container("app", dependsOn=[
+            {"containerName": "db", "condition": "HEALTHY"}],
+            **sh(f"python3 -c 'import time; print(\"app\", repr(time.time()))'; {TRAP_TERM}")))
+    arn = sandbox.run(td)
+
+    task = poll(lambda: (lambda t: t if t["lastStatus"] == "RUNNING" else None)(
+        sandbox.describe(arn)), 60, what="task RUNNING")
+    assert containers_by_name(task)["db"]["healthStatus"] == "HEALTHY"
+    ready = float(sandbox.wait_log(arn, "db", "ready")[0].split()[1])
+    app = float(sandbox.wait_log(arn, "app", "app")[0].split()[1])
+    assert app > ready
+
+    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn)
+    task = sandbox.wait_status(arn, "STOPPED")
+    assert {c["name"]: c["exitCode"] for c in task["containers"]} == {"db": 0, "app": 0}
+
+
+# ── 4. StopTask: SIGTERM, stopTimeout, SIGKILL ─────────────────────────────
+
+def _start_and_wait_ready(sandbox, td):
+    arn = sandbox.run(td)
+    sandbox.wait_status(arn, "RUNNING")
+    sandbox.wait_log(arn, "app", "ready")
+    return arn
+
+
+def test_stop_task_sigterm_trapped_exits_cleanly(sandbox):
+    td = sandbox.register(sandbox.container("app", **sh(TRAP_TERM)))
+    arn = _start_and_wait_ready(sandbox, td)
+
+    start = time.monotonic()
+    response = sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="Stopped by test")
+    assert response["task"]["desiredStatus"] == "STOPPED"
+    task = sandbox.wait_status(arn, "STOPPED")
+    elapsed = time.monotonic() - start
+
+    assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "Stopped by test"
+    assert containers_by_name(task)["app"]["exitCode"] == 0
+    assert elapsed < 10
+    assert sandbox.log_lines(arn, "app")[-1] == "got TERM"
+
+
+def test_stop_task_kills_after_stop_timeout_when_sigterm_is_ignored(sandbox):
+    td = sandbox.register(sandbox.container(
+        "app", stopTimeout=2,
+        **sh("trap '' TERM; echo ready; while :; do sleep 1; done")))
+    arn = _start_and_wait_ready(sandbox, td)
+
+    start = time.monotonic()
+    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="Stopped by test")
+    task = sandbox.wait_status(arn, "STOPPED")
+    elapsed = time.monotonic() - start
+
+    assert 2 <= elapsed < 10, elapsed
+    assert containers_by_name(task)["app"]["exitCode"] == 137
+    assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "Stopped by test"
+
+
+def test_stop_task_sigterm_default_action_exits_143(sandbox):
+    # With an init process the command is not PID 1, so SIGTERM's default
+    # action applies: killed by signal 15, exit code 128 + 15.
+    td = sandbox.register(sandbox.container(
+        "app", linuxParameters={"initProcessEnabled": True},
+        **sh("echo ready; exec sleep 300")))
+    arn = _start_and_wait_ready(sandbox, td)
+
+    start = time.monotonic()
+    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn)
+    task = sandbox.wait_status(arn, "STOPPED")
+
+    assert containers_by_name(task)["app"]["exitCode"] == 143
+    assert time.monotonic() - start < 10
+    assert task["stopCode"] == "UserInitiated"
+
+
+# ── 5. missing image ────────────────────────────────────────────────────────
+
+def test_unpullable_image_fails_with_cannot_pull_container_error(sandbox):
+    image = f"fidelity-test/does-not-exist-{uuid.uuid4().hex[:8]}:latest"
+    td = sandbox.register(sandbox.container("app", image=image, command=["true"]))
+    task = sandbox.run_to_stop(td, timeout=120)
+
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError:")
+    app = containers_by_name(task)["app"]
+    assert app["reason"].startswith("CannotPullContainerError:")
+    assert app.get("exitCode") is None
