@@ -154,9 +154,17 @@ class AirflowClient:
         data = self.request("GET", f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/logs/"
                                    f"{try_number}", params={"full_content": "true"}).json()
         content = data.get("content")
-        if isinstance(content, list):  # structured log lines
-            return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
-        return str(content)
+        if not isinstance(content, list):
+            return str(content)
+        lines = []
+        for line in content:  # structured log lines; exceptions come as error_detail
+            if not isinstance(line, dict):
+                lines.append(str(line))
+                continue
+            lines.append(str(line.get("event", "")))
+            for error in line.get("error_detail") or []:
+                lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+        return "\n".join(lines)
 
 
 def _same_field(current: Any, desired: Any) -> bool:

@@ -1,0 +1,76 @@
+"""Shared fixtures. The end-to-end tests need the sandbox: the `sandbox` fixture reuses a running
+one, or brings it up (`make up`'s code path) and takes it down again at the end of the session,
+including any ECS task containers, so no containers are left behind.
+
+SANDBOX_KEEP=1 leaves a sandbox the tests started running, for debugging.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from sandbox.settings import load_settings
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def sandbox(settings):
+    from sandbox import stack
+    started_here = False
+    if stack.is_up(settings):
+        print("\nreusing the running sandbox")
+    else:
+        seconds = stack.up(settings)
+        started_here = True
+        print(f"\nsandbox up in {seconds:.0f}s")
+    yield settings
+    if started_here and os.environ.get("SANDBOX_KEEP") != "1":
+        stack.down()
+    else:
+        stack.remove_task_containers()
+
+
+@pytest.fixture(scope="session")
+def airflow(sandbox):
+    from sandbox.airflow_api import AirflowClient
+    client = AirflowClient(sandbox.airflow_url, *sandbox.admin)
+    client.wait_until_healthy()
+    return client
+
+
+@pytest.fixture(scope="session")
+def aws(sandbox):
+    """boto3 clients against the emulator, as the host sees it."""
+    import boto3
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    return {name: session.client(name, endpoint_url=sandbox.aws_endpoint)
+            for name in ("s3", "ecs", "logs", "iam", "ecr")}
+
+
+DAG_TIMINGS: list[tuple[str, str, str, float]] = []
+
+
+@pytest.fixture(scope="session")
+def run_dag(airflow):
+    """Triggers a DAG with conf, waits for it to finish, and returns (run_id, state, seconds)."""
+    def _run(dag_id: str, conf: dict | None = None, timeout: float = 300):
+        started = time.monotonic()
+        run_id = airflow.trigger_dag(dag_id, conf)
+        run = airflow.wait_for_dag_run(dag_id, run_id, timeout)
+        seconds = time.monotonic() - started
+        DAG_TIMINGS.append((dag_id, str(conf or {}), run["state"], seconds))
+        return run_id, run["state"], seconds
+    return _run
+
+
+def pytest_terminal_summary(terminalreporter):
+    if DAG_TIMINGS:
+        terminalreporter.section("DAG runs (trigger to finish)")
+        for dag_id, conf, state, seconds in DAG_TIMINGS:
+            terminalreporter.write_line(f"{dag_id:<22} {conf:<28} {state:<8} {seconds:6.1f}s")

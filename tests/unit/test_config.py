@@ -1,0 +1,147 @@
+"""Validation of sandbox.yaml: the shipped file is valid, and each kind of mistake is reported with
+the file, the field and what to do, before anything is seeded."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.config import ConfigError, load_config, parse_cpu, parse_memory, validate_config
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((ROOT / "sandbox.yaml").read_text())
+
+
+def problems(raw, path=ROOT / "sandbox.yaml") -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        validate_config(raw, path)
+    return exc.value.problems
+
+
+def count_numbers(raw) -> dict:
+    return next(td for td in raw["aws"]["task_definitions"] if td["family"] == "count-numbers")
+
+
+def test_shipped_config_is_valid():
+    config = load_config(ROOT / "sandbox.yaml")
+    assert {td["family"] for td in config.task_definitions} >= {"count-numbers", "upload-file-to-s3"}
+    assert config.variables["ecs_cluster"] == "sandbox"
+    aws_default = next(c for c in config.connections if c["conn_id"] == "aws_default")
+    assert aws_default["extra"]["endpoint_url"] == "http://localstack:4566"
+
+
+def test_placeholders_expand(raw):
+    config = validate_config(raw, ROOT / "sandbox.yaml")
+    td = config.expand(count_numbers(raw), registry="localhost:4566")
+    assert td["containerDefinitions"][0]["image"] == "localhost:4566/sandbox-task:latest"
+    assert td["taskRoleArn"] == "arn:aws:iam::000000000000:role/ecs-task-data"
+
+
+def test_invalid_fargate_cpu_memory_pair_is_rejected(raw):
+    count_numbers(raw)["memory"] = "4096"  # 256 cpu allows 512, 1024, 2048 only
+    [problem] = problems(raw)
+    assert problem.startswith("sandbox.yaml: aws.task_definitions[0].memory:")
+    assert "not a valid Fargate combination" in problem and "512, 1024, 2048" in problem
+
+
+def test_unknown_fargate_cpu_is_rejected(raw):
+    count_numbers(raw)["cpu"] = "300"
+    assert any("aws.task_definitions[0].cpu" in p and "not a Fargate cpu" in p for p in problems(raw))
+
+
+def test_role_arn_that_is_not_seeded_is_rejected(raw):
+    count_numbers(raw)["taskRoleArn"] = "arn:aws:iam::{account_id}:role/no-such-role"
+    [problem] = problems(raw)
+    assert "aws.task_definitions[0].taskRoleArn" in problem
+    assert "'no-such-role' does not exist" in problem and "aws.iam_roles" in problem
+
+
+def test_awslogs_group_that_is_not_seeded_is_rejected(raw):
+    count_numbers(raw)["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-group"] = "/ecs/other"
+    [problem] = problems(raw)
+    assert "containerDefinitions[0].logConfiguration.options.awslogs-group" in problem
+    assert "'/ecs/other' is not seeded" in problem
+
+
+def test_image_from_a_repository_that_is_not_seeded_is_rejected(raw):
+    count_numbers(raw)["containerDefinitions"][0]["image"] = "{registry}/unknown-repo:latest"
+    [problem] = problems(raw)
+    assert "'unknown-repo' is not in aws.ecr_repositories" in problem
+
+
+def test_every_problem_is_reported_at_once(raw):
+    broken = copy.deepcopy(raw)
+    broken["aws"]["region"] = "mars-1"
+    broken["aws"]["s3_buckets"][0]["name"] = "Bad_Bucket"
+    broken["airflow"]["connections"][0]["extra"] = "endpoint_url=http://x"
+    broken["aws"]["unexpected"] = 1
+    found = problems(broken)
+    assert any(p.startswith("sandbox.yaml: aws.region:") for p in found)
+    assert any("aws.s3_buckets[0].name" in p for p in found)
+    assert any("airflow.connections[0].extra" in p and "mapping" in p for p in found)
+    assert any("aws.unexpected: unknown field" in p for p in found)
+    assert len(found) >= 4
+
+
+def test_duplicates_and_missing_fields(raw):
+    raw["aws"]["iam_roles"].append(copy.deepcopy(raw["aws"]["iam_roles"][0]))
+    del raw["airflow"]["connections"][0]["conn_type"]
+    found = problems(raw)
+    assert any("duplicate name 'airflow-runner'" in p for p in found)
+    assert any("airflow.connections[0].conn_type: required field is missing" in p for p in found)
+
+
+def test_unknown_placeholder_is_rejected(raw):
+    count_numbers(raw)["containerDefinitions"][0]["image"] = "{regsitry}/sandbox-task:latest"
+    assert any("unknown placeholder {regsitry}" in p for p in problems(raw))
+
+
+def test_seed_object_file_must_exist(raw, tmp_path):
+    raw["aws"]["s3_buckets"][0]["objects"] = [{"key": "a.txt", "file": "missing.txt"}]
+    found = problems(raw, tmp_path / "sandbox.yaml")
+    assert any("objects[0].file" in p and "'missing.txt' not found" in p for p in found)
+
+
+def test_depends_on_must_name_a_container_and_condition(raw):
+    count_numbers(raw)["containerDefinitions"][0]["dependsOn"] = [{"containerName": "ghost", "condition": "START"}]
+    assert any("dependsOn[0].containerName" in p and "'ghost'" in p for p in problems(raw))
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "sandbox.yaml"
+    bad.write_text("aws: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_error_message_names_the_file_and_says_nothing_changed(raw):
+    raw["aws"]["account_id"] = 123
+    with pytest.raises(ConfigError) as exc:
+        validate_config(raw, ROOT / "sandbox.yaml")
+    assert "sandbox.yaml" in str(exc.value) and "nothing was changed" in str(exc.value)
+    assert "aws.account_id: expected 12 digits" in str(exc.value)
+
+
+@pytest.mark.parametrize("value, units", [("256", 256), (512, 512), ("0.25 vCPU", 256), ("2 vCPU", 2048), ("x", None)])
+def test_parse_cpu(value, units):
+    assert parse_cpu(value) == units
+
+
+@pytest.mark.parametrize("value, mib", [("512", 512), ("1 GB", 1024), ("0.5 GB", 512), ("lots", None)])
+def test_parse_memory(value, mib):
+    assert parse_memory(value) == mib
+
+
+def test_variables_that_are_not_strings_are_stored_as_json(raw):
+    raw["airflow"]["variables"]["ecs_subnets"] = ["subnet-00000001"]
+    config = validate_config(raw, ROOT / "sandbox.yaml")
+    assert config.variables["ecs_subnets"] == '["subnet-00000001"]'
