@@ -209,25 +209,48 @@ def test_image_entrypoint_is_kept_without_entrypoint(sandbox):
     assert sandbox.log_lines(task["taskArn"], "app") == ["exec form"]
 
 
+def _probe(lines):
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+METADATA_PROBE = """
+import json, os, urllib.request
+meta = json.load(urllib.request.urlopen(os.environ["ECS_CONTAINER_METADATA_URI_V4"], timeout=10))
+print("docker_id=" + meta["DockerId"][:12])
+req = urllib.request.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+    headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
+creds = json.load(urllib.request.urlopen(req, timeout=10))
+print("has_key=" + str(bool(creds.get("AccessKeyId"))))
+"""
+
+
+def test_metadata_and_credentials_still_injected_with_entrypoint(sandbox):
+    # MiniStack's own env injection survives the entryPoint/user changes.
+    td = sandbox.register(sandbox.container(
+        "app", user="nobody", workingDirectory="/tmp", **py(METADATA_PROBE)))
+    task = sandbox.run_to_stop(td)
+    app = containers_by_name(task)["app"]
+    probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
+    assert app["exitCode"] == 0, sandbox.log_lines(task["taskArn"], "app")
+    assert probe == {"docker_id": app["runtimeId"][:12], "has_key": "True"}
+
+
 # ── 2. cpu / memory limits and OOM ──────────────────────────────────────────
 
 CGROUP_PROBE = """
 import os
-def read(*paths):
-    for p in paths:
+ROOT = "/sys/fs/cgroup/"
+def read(v1, v2):
+    for p in (ROOT + v1, ROOT + v2):
         if os.path.exists(p):
             return open(p).read().strip()
     return "none"
-print("mem=" + read("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"))
-print("soft=" + read("/sys/fs/cgroup/memory/memory.soft_limit_in_bytes", "/sys/fs/cgroup/memory.low"))
-print("swap=" + read("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max"))
-print("shares=" + read("/sys/fs/cgroup/cpu/cpu.shares", "/sys/fs/cgroup/cpu.weight"))
-print("quota=" + read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu.max"))
+print("mem=" + read("memory/memory.limit_in_bytes", "memory.max"))
+print("soft=" + read("memory/memory.soft_limit_in_bytes", "memory.low"))
+print("swap=" + read("memory/memory.memsw.limit_in_bytes", "memory.swap.max"))
+print("shares=" + read("cpu/cpu.shares", "cpu.weight"))
+print("quota=" + read("cpu/cpu.cfs_quota_us", "cpu.max"))
 """
-
-
-def _probe(lines):
-    return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
 def test_container_cpu_and_memory_limits_reach_the_cgroup(sandbox):
@@ -351,6 +374,29 @@ def test_depends_on_start_complete_and_success_order_the_containers(sandbox):
     assert stamp("app") >= stamp("migrate")
     assert stamp("app") >= stamp("warmup")
     assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_dependent_container_waits_and_stop_task_stops_the_wait(sandbox):
+    td = sandbox.register(
+        sandbox.container("init", essential=False, **sh(TRAP_TERM)),
+        sandbox.container("app", dependsOn=[
+            {"containerName": "init", "condition": "COMPLETE"}],
+            **sh("echo app must not run")))
+    arn = sandbox.run(td)
+    sandbox.wait_log(arn, "init", "ready")
+
+    task = sandbox.describe(arn)
+    assert task["lastStatus"] != "RUNNING"
+    assert containers_by_name(task)["app"]["lastStatus"] == "PENDING"
+    assert containers_by_name(task)["init"]["lastStatus"] == "RUNNING"
+
+    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="not waiting")
+    task = sandbox.wait_status(arn, "STOPPED")
+    assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "not waiting"
+    assert containers_by_name(task)["init"]["exitCode"] == 0
+    assert "exitCode" not in containers_by_name(task)["app"]
+    assert sandbox.log_lines(arn, "app") == []
 
 
 def test_failed_success_dependency_stops_the_task(sandbox):

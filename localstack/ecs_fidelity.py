@@ -1,0 +1,703 @@
+"""Run ECS tasks the way ECS does: a patch for MiniStack 1.5.33.
+
+MiniStack starts real containers for RunTask, but 1.5.33 starts them from the
+image's own entrypoint with only the definition's ``command``, stops them with
+a fixed 5 s grace and a made-up exit code 0, and ignores the parts of a
+container definition that decide how a task lives and dies. This module
+replaces the few functions of ``ministack.services.ecs`` that matter:
+
+- ``entryPoint``, ``workingDirectory``, ``user``, ``cpu``/``memory``/
+  ``memoryReservation`` (container and task level), ``healthCheck`` and
+  ``linuxParameters.initProcessEnabled`` reach ``docker run``;
+- containers start in ``dependsOn`` order (START, COMPLETE, SUCCESS, HEALTHY);
+- an essential exit stops the task and its other containers, a non-essential
+  one does not; an OOM kill is reported as ECS reports it;
+- StopTask (and every other stop) sends SIGTERM, waits the container's
+  ``stopTimeout``, then SIGKILLs, and records the real exit codes;
+- an image that is neither local nor pullable fails the task with
+  ``CannotPullContainerError``.
+
+Everything else (awslogs forwarding, metadata and credentials endpoints,
+network detection, services) is MiniStack's own code, called unchanged.
+``apply()`` refuses any MiniStack other than ``PINNED_VERSION``: the replaced
+functions are written against that version's internals.
+"""
+
+import importlib.metadata
+import logging
+import os
+import threading
+import time
+
+PINNED_VERSION = "1.5.33"
+
+logger = logging.getLogger("ecs.fidelity")
+
+# ECS defaults and limits (container definition reference).
+DEFAULT_STOP_TIMEOUT = 30
+MAX_STOP_TIMEOUT = 120
+DEFAULT_START_TIMEOUT = 180
+
+ESSENTIAL_EXITED = "Essential container in task exited"
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+# The ECS agent's exit code for a container it never started because a
+# dependency can no longer be met (amazon-ecs-agent #3218).
+DEPENDENCY_EXIT_CODE = 143
+
+WAIT, MET, FAILED = "WAIT", "MET", "FAILED"
+
+_POLL_SECONDS = 0.2
+# How long a stopped task waits for its awslogs forwarders to drain, so that
+# a client reading the logs once the task is STOPPED sees its last lines.
+_LOG_DRAIN_SECONDS = 5
+
+
+# ── Pure translation: container definition -> Docker ──────────────────────
+
+def _task_size(value, per_unit):
+    """Task-level cpu/memory: "512", 512, "0.5 vCPU", "1 GB" -> units or MiB."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    for suffix in ("vcpu", "gb"):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * per_unit)
+    return int(float(text))
+
+
+def task_cpu_units(td):
+    return _task_size(td.get("cpu"), 1024)
+
+
+def task_memory_mib(td):
+    return _task_size(td.get("memory"), 1024)
+
+
+def healthcheck_options(health_check):
+    """ECS ``healthCheck`` (seconds) -> docker-py ``healthcheck`` (nanoseconds)."""
+    if not health_check or not health_check.get("command"):
+        return None
+    ns = 1_000_000_000
+    return {
+        "test": list(health_check["command"]),
+        "interval": int(health_check.get("interval", 30)) * ns,
+        "timeout": int(health_check.get("timeout", 5)) * ns,
+        "retries": int(health_check.get("retries", 3)),
+        "start_period": int(health_check.get("startPeriod", 0)) * ns,
+    }
+
+
+def docker_run_options(cdef, td, host_cpus=None):
+    """The ``docker run`` options ECS derives from a container definition.
+
+    MiniStack already passes command, environment, ports, mounts and labels;
+    these are the ones it leaves out.
+    """
+    opts = {}
+    # An explicit entryPoint replaces the image's ENTRYPOINT; Docker then runs
+    # it with the definition's command (or none), as the ECS agent does.
+    if cdef.get("entryPoint"):
+        opts["entrypoint"] = list(cdef["entryPoint"])
+    if cdef.get("workingDirectory"):
+        opts["working_dir"] = cdef["workingDirectory"]
+    if cdef.get("user"):
+        opts["user"] = str(cdef["user"])
+
+    linux = cdef.get("linuxParameters") or {}
+    # A container's hard limit is its own `memory`; without one it may use
+    # the whole task's memory, which is the task's hard limit.
+    hard = cdef.get("memory") or task_memory_mib(td)
+    if hard:
+        opts["mem_limit"] = f"{int(hard)}m"
+        # No swap unless the definition grants some (maxSwap), as on Fargate:
+        # otherwise an over-limit container would swap instead of being killed.
+        opts["memswap_limit"] = f"{int(hard) + int(linux.get('maxSwap') or 0)}m"
+    if cdef.get("memoryReservation"):
+        opts["mem_reservation"] = f"{int(cdef['memoryReservation'])}m"
+
+    # Container cpu units are a relative weight (cpu shares, minimum 2); the
+    # task's cpu is a ceiling no container can exceed.
+    if cdef.get("cpu"):
+        opts["cpu_shares"] = max(2, int(cdef["cpu"]))
+    task_cpu = task_cpu_units(td)
+    if task_cpu and (host_cpus is None or task_cpu < host_cpus * 1024):
+        opts["nano_cpus"] = task_cpu * 1_000_000_000 // 1024
+
+    health = healthcheck_options(cdef.get("healthCheck"))
+    if health:
+        opts["healthcheck"] = health
+    if linux.get("initProcessEnabled"):
+        opts["init"] = True
+    return opts
+
+
+def stop_timeout(cdef):
+    """Seconds between SIGTERM and SIGKILL when the container is stopped."""
+    value = cdef.get("stopTimeout")
+    if value is None:
+        return DEFAULT_STOP_TIMEOUT
+    return max(0, min(int(value), MAX_STOP_TIMEOUT))
+
+
+def start_timeout(cdef):
+    """Seconds a container waits for its dependencies before giving up."""
+    value = cdef.get("startTimeout")
+    return DEFAULT_START_TIMEOUT if value is None else max(0, int(value))
+
+
+def is_essential(cdef):
+    return cdef.get("essential", True) is not False
+
+
+def start_order(cdefs):
+    """Indexes of ``cdefs`` with every container after its dependencies.
+
+    Definition order is kept where dependencies allow. A cycle cannot start
+    at all (ECS rejects it at registration), so it raises ValueError.
+    """
+    names = {c["name"] for c in cdefs}
+    order, placed = [], set()
+    while len(order) < len(cdefs):
+        ready = [
+            i for i, c in enumerate(cdefs)
+            if i not in order and all(
+                d.get("containerName") in placed
+                for d in c.get("dependsOn") or []
+                if d.get("containerName") in names)
+        ]
+        if not ready:
+            raise ValueError("dependsOn cycle among containers: "
+                             + ", ".join(sorted(names - placed)))
+        order.append(ready[0])
+        placed.add(cdefs[ready[0]]["name"])
+    return order
+
+
+def dependency_state(condition, state):
+    """Is a ``dependsOn`` condition MET, still to WAIT for, or FAILED for good?
+
+    ``state`` is the dependency's Docker ``State``, None if it never started.
+    """
+    if state is None:
+        return FAILED
+    exited = state.get("Status") in ("exited", "dead")
+    condition = (condition or "START").upper()
+    if condition == "START":
+        return MET
+    if condition == "COMPLETE":
+        return MET if exited else WAIT
+    if condition == "SUCCESS":
+        if not exited:
+            return WAIT
+        return MET if state.get("ExitCode") == 0 else FAILED
+    if condition == "HEALTHY":
+        if (state.get("Health") or {}).get("Status") == "healthy":
+            return MET
+        return FAILED if exited else WAIT
+    raise ValueError(f"unknown dependsOn condition {condition!r}")
+
+
+def dependency_failure_reason(dependency, target, condition):
+    # The agent's wording for a terminal ordering error.
+    why = {"SUCCESS": "did not exit successfully",
+           "HEALTHY": "did not become healthy"}.get(
+        (condition or "").upper(), "did not start")
+    return ("CannotStartContainerError: dependency graph: failed to resolve "
+            f"container ordering dependency [{dependency}] for target "
+            f"[{target}] as dependency {why}.")
+
+
+def container_outcome(state):
+    """(exitCode, reason) that ECS reports for an exited container."""
+    exit_code = state.get("ExitCode")
+    if state.get("OOMKilled"):
+        return 137 if exit_code in (None, 0) else exit_code, OOM_REASON
+    return exit_code, None
+
+
+def health_status(state):
+    return {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get(
+        (state.get("Health") or {}).get("Status"), "UNKNOWN")
+
+
+def task_health_status(container_health):
+    """Task health from its essential containers that define a health check."""
+    statuses = list(container_health)
+    if "UNHEALTHY" in statuses:
+        return "UNHEALTHY"
+    if statuses and all(s == "HEALTHY" for s in statuses):
+        return "HEALTHY"
+    return "UNKNOWN"
+
+
+def pull_failure_reason(exc):
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    return f"Error response from daemon: {explanation}"
+
+
+# ── Runtime: replacements for ministack.services.ecs functions ─────────────
+
+ecs = None          # ministack.services.ecs, once apply() ran
+_original = {}
+_log_threads = {}   # task id -> awslogs forwarder threads
+_log_threads_lock = threading.Lock()
+_host_cpus = None
+
+
+def _lock(task):
+    return ecs.resource_lock("ecs-task", task.get("taskArn", ""))
+
+
+def _cdefs(task):
+    return task.get("_fidelity_cdefs") or {}
+
+
+def _container_record(task, name):
+    for container in task.get("containers", []):
+        if container.get("name") == name:
+            return container
+    return None
+
+
+def _docker_state(docker_client, docker_id):
+    try:
+        return docker_client.containers.get(docker_id).attrs.get("State") or {}
+    except Exception:
+        return None
+
+
+def _daemon_cpus(docker_client):
+    global _host_cpus
+    if _host_cpus is None:
+        try:
+            _host_cpus = int(docker_client.info().get("NCPU") or 0) or None
+        except Exception:
+            return None
+    return _host_cpus
+
+
+def _build_run_kwargs(cdef, td, *args, **kwargs):
+    run_kwargs = _original["_build_run_kwargs"](cdef, td, *args, **kwargs)
+    run_kwargs.update(docker_run_options(
+        cdef, td, host_cpus=_daemon_cpus(ecs._get_docker())))
+    return run_kwargs
+
+
+def _ensure_images(task, td, docker_client):
+    """Pull what is not cached before any container starts (ACTIVATING).
+
+    Local images are used as they are, like the agent's prefer-cached pull
+    behaviour: this emulator usually has no registry to ask.
+    """
+    from docker.errors import ImageNotFound
+
+    for cdef in td.get("containerDefinitions", []):
+        image = cdef["image"]
+        try:
+            docker_client.images.get(image)
+            continue
+        except ImageNotFound:
+            pass
+        try:
+            docker_client.images.pull(image)
+        except Exception as exc:
+            reason = pull_failure_reason(exc)
+            with _lock(task):
+                record = _container_record(task, cdef["name"])
+                if record is not None:
+                    record["reason"] = "CannotPullContainerError: " + reason
+            raise ecs._ImagePullError(reason) from exc
+
+
+def _detect_network(docker_client):
+    """MiniStack's own Docker network and address, when it runs in a container."""
+    try:
+        me = docker_client.containers.get(os.environ.get("HOSTNAME", ""))
+        nets = me.attrs["NetworkSettings"]["Networks"]
+        if nets:
+            name = next(iter(nets))
+            return name, nets[name].get("IPAddress") or None
+    except Exception:
+        logger.debug("ECS: could not detect Ministack network, using default")
+    return None, None
+
+
+def _start_task_worker(task, td, container_overrides, docker_client):
+    """MiniStack's task start, with images pulled first and dependsOn honoured."""
+    task_arn = task["taskArn"]
+    if not ecs._mark_task_pending(task_arn, task):
+        return
+    if not ecs._mark_task_activating(task_arn, task):
+        return
+    cdefs = td.get("containerDefinitions", [])
+    with _lock(task):
+        task["_fidelity_cdefs"] = {c["name"]: c for c in cdefs}
+        task["_fidelity_ids"] = {}
+
+    deployment = ecs._prepare_service_images(task, td, docker_client)
+    if deployment is None:
+        _ensure_images(task, td, docker_client)
+    network, net_ip = _detect_network(docker_client)
+
+    for index in start_order(cdefs):
+        cdef = cdefs[index]
+        failure = _await_dependencies(task, cdef, docker_client)
+        with _lock(task):
+            active = ecs._task_is_active(task_arn, task)
+        if not active:
+            ecs._cleanup_task_resources(task, docker_client)
+            return
+        if failure:
+            # The container never starts; an essential one takes its task down.
+            with _lock(task):
+                record = task["containers"][index]
+                record.update(lastStatus="STOPPED", exitCode=DEPENDENCY_EXIT_CODE,
+                              reason=failure)
+            if is_essential(cdef):
+                ecs._mark_task_stopped(task_arn, task, ESSENTIAL_EXITED,
+                                       "EssentialContainerExited")
+                ecs._cleanup_task_resources(task, docker_client)
+                return
+            continue
+        if not _launch_container(task, td, index, cdef, container_overrides,
+                                 docker_client, deployment, network, net_ip):
+            return
+
+    if not ecs._mark_task_running(task_arn, task):
+        ecs._cleanup_task_resources(task, docker_client)
+
+
+def _launch_container(task, td, index, cdef, container_overrides,
+                      docker_client, deployment, network, net_ip):
+    """Start one container. This is MiniStack's own per-container start."""
+    task_arn = task["taskArn"]
+    task_id = task_arn.rsplit("/", 1)[-1]
+    override = ecs._container_override_for(container_overrides, cdef["name"])
+    env = {e["name"]: e["value"] for e in cdef.get("environment", [])}
+    env.update(ecs._resolve_container_secrets(cdef))
+    env.update({e["name"]: e["value"] for e in override.get("environment", [])})
+
+    effective = dict(cdef)
+    digest = (deployment.get("_image_digests", {}).get(cdef["name"])
+              if deployment else None)
+    if deployment and "@" in cdef["image"]:
+        digest = cdef["image"].split("@", 1)[1]
+    if digest:
+        effective["image"] = f"{ecs._image_repository(cdef['image'])}@{digest}"
+        with _lock(task):
+            if ecs._task_is_active(task_arn, task):
+                task["containers"][index]["imageDigest"] = digest
+    if "command" in override:
+        effective["command"] = override["command"]
+
+    port_bindings = {}
+    if td.get("networkMode") != "awsvpc":
+        for pm in cdef.get("portMappings", []):
+            port_bindings[f"{pm['containerPort']}/tcp"] = pm.get(
+                "hostPort", pm.get("containerPort"))
+
+    host_mode = td.get("networkMode") == "host"
+    token = ecs._register_metadata(
+        task_arn, task["clusterArn"], td, cdef, task.get("launchType", "EC2"),
+        env, host_mode, net_ip)
+    with _lock(task):
+        active = ecs._task_is_active(task_arn, task)
+        if active:
+            task.setdefault("_metadata_tokens", []).append(token)
+    if not active:
+        ecs.ecs_metadata.unregister_token(token)
+        ecs._cleanup_task_resources(task, docker_client)
+        return False
+
+    run_kwargs = ecs._build_run_kwargs(
+        effective, td, env, port_bindings, network, host_mode, task_id,
+        task_arn, net_ip, task["clusterArn"])
+    container = ecs._run_docker_container(
+        docker_client, effective, run_kwargs,
+        refresh_image=deployment is not None,
+        cache_image=(cdef["image"] if digest and "@" not in cdef["image"]
+                     and cdef["name"] in task.get("_image_resolution_containers", [])
+                     else None),
+        fallback_image=(cdef["image"] if digest and "@" not in cdef["image"]
+                        else None),
+        auth_config=(ecs._resolve_repository_credentials(cdef)
+                     if deployment else None),
+    )
+    with _lock(task):
+        task["_fidelity_ids"][cdef["name"]] = container.id
+    if not ecs._attach_started_container(task, container, index, token, network):
+        ecs._cleanup_task_resources(task, docker_client, container)
+        return False
+    ecs._start_awslogs_forwarder(container, effective, task_id)
+    return True
+
+
+def _await_dependencies(task, cdef, docker_client):
+    """Block until ``cdef``'s dependsOn conditions hold.
+
+    Returns None when they do (or the task stopped meanwhile), else the
+    reason the container can never start.
+    """
+    deps = [d for d in cdef.get("dependsOn") or []
+            if d.get("containerName") in _cdefs(task)]
+    deadline = time.monotonic() + start_timeout(cdef)
+    while deps:
+        # An essential container exiting while others wait stops the task.
+        ecs._maybe_mark_stopped(task, docker_client)
+        with _lock(task):
+            if not ecs._task_is_active(task["taskArn"], task):
+                return None
+            ids = dict(task["_fidelity_ids"])
+        waiting = []
+        for dep in deps:
+            name, condition = dep["containerName"], dep.get("condition", "START")
+            state = _docker_state(docker_client, ids[name]) if name in ids else None
+            verdict = dependency_state(condition, state)
+            if verdict == FAILED:
+                return dependency_failure_reason(name, cdef["name"], condition)
+            if verdict == WAIT:
+                waiting.append(dep)
+        deps = waiting
+        if deps and time.monotonic() >= deadline:
+            return ("CannotStartContainerError: dependency graph: timed out "
+                    f"after {start_timeout(cdef)}s waiting for "
+                    f"[{deps[0]['containerName']}] to reach "
+                    f"{deps[0].get('condition', 'START')} for target "
+                    f"[{cdef['name']}].")
+        if deps:
+            time.sleep(_POLL_SECONDS)
+    return None
+
+
+def _start_awslogs_forwarder(container, cdef, task_id):
+    """MiniStack's forwarder, remembered so a stop can wait for it to drain."""
+    _original["_start_awslogs_forwarder"](container, cdef, task_id)
+    name = f"ministack-ecs-awslogs-{task_id[:8]}-{cdef.get('name', 'container')}"
+    started = [t for t in threading.enumerate() if t.name == name]
+    with _log_threads_lock:
+        _log_threads.setdefault(task_id, []).extend(started)
+
+
+def _maybe_mark_stopped(task, docker_client=None):
+    """Reflect container exits in the task, as the ECS agent does.
+
+    Called by MiniStack's lifecycle watcher and on DescribeTasks/ListTasks;
+    it never blocks on a stop: that runs in the background.
+    """
+    task_arn = task.get("taskArn", "")
+    with _lock(task):
+        if (not ecs._task_is_active(task_arn, task)
+                or task.get("lastStatus") not in ("ACTIVATING", "RUNNING")):
+            return
+        ids = dict(task.get("_fidelity_ids") or {})
+        running = task.get("lastStatus") == "RUNNING"
+    docker_client = docker_client or ecs._get_docker()
+    if not ids or not docker_client:
+        return
+
+    cdefs = _cdefs(task)
+    essential_exited, all_exited, health = False, True, {}
+    for name, docker_id in ids.items():
+        state = _docker_state(docker_client, docker_id)
+        if state is None:
+            # A failed inspect is no evidence that the process exited.
+            all_exited = False
+            continue
+        cdef = cdefs.get(name, {})
+        with _lock(task):
+            record = _container_record(task, name)
+            if state.get("Status") in ("exited", "dead"):
+                exit_code, reason = container_outcome(state)
+                record.update(lastStatus="STOPPED", exitCode=exit_code)
+                if reason:
+                    record["reason"] = reason
+                essential_exited = essential_exited or is_essential(cdef)
+            else:
+                all_exited = False
+                if cdef.get("healthCheck"):
+                    record["healthStatus"] = health_status(state)
+            if cdef.get("healthCheck") and is_essential(cdef):
+                health[name] = record.get("healthStatus", "UNKNOWN")
+    with _lock(task):
+        task["healthStatus"] = task_health_status(health.values())
+
+    # Before RUNNING, an exited container may just be a finished dependency.
+    if essential_exited or (running and all_exited):
+        _stop_in_background(task, ESSENTIAL_EXITED, "EssentialContainerExited")
+
+
+def _begin_stop(task_arn, task, reason, stop_code):
+    """desiredStatus STOPPED and the reason, before any container is touched."""
+    with _lock(task):
+        if not ecs._task_is_active(task_arn, task):
+            return False
+        ecs._bump_task_version(task)
+        task.update(desiredStatus="STOPPED", stoppedReason=reason,
+                    stopCode=stop_code, _fidelity_stopping=True,
+                    stoppingAt=task.get("stoppingAt") or ecs._iso())
+        # DEACTIVATING and STOPPING pass without an event, as in MiniStack.
+        task["lastStatus"] = "STOPPING"
+    ecs.ecs_metadata.set_task_status(task_arn, known_status="STOPPING",
+                                     desired_status="STOPPED")
+    cluster_name = ecs._cluster_name_from_arn(task.get("clusterArn", ""))
+    if cluster_name:
+        ecs._recount_cluster(cluster_name)
+        ecs._refresh_service_state(cluster_name, task.get("group", ""))
+    return True
+
+
+def _stop_container(docker_client, docker_id, timeout):
+    """SIGTERM, SIGKILL after ``timeout`` s; the Docker State after the exit."""
+    try:
+        container = docker_client.containers.get(docker_id)
+        if container.status in ("running", "restarting", "paused"):
+            container.stop(timeout=timeout)   # returns once it has exited
+            container.reload()
+        return container.attrs.get("State") or {}
+    except Exception as exc:
+        logger.warning("ECS: stopping container %s failed: %s", docker_id[:12], exc)
+        return None
+
+
+def _finish_stop(task_arn, task, exit_code=None):
+    """Stop the containers, record how they exited, then report STOPPED."""
+    docker_client = ecs._get_docker()
+    with _lock(task):
+        ids = dict(task.get("_fidelity_ids") or {})
+    cdefs = _cdefs(task)
+    states = {}
+    if ids and docker_client:
+        def stop(name, docker_id):
+            states[name] = _stop_container(
+                docker_client, docker_id, stop_timeout(cdefs.get(name, {})))
+        threads = [threading.Thread(target=stop, args=item, daemon=True)
+                   for item in ids.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    with _log_threads_lock:
+        forwarders = _log_threads.pop(task_arn.rsplit("/", 1)[-1], [])
+    for thread in forwarders:
+        thread.join(_LOG_DRAIN_SECONDS)
+
+    with _lock(task):
+        if ecs._tasks.get(task_arn) is not task or task.get("lastStatus") == "STOPPED":
+            return False
+        for state_name, counts in ecs._STOP_SEQUENCE[2:]:
+            if counts:
+                ecs._bump_task_version(task)
+            task["lastStatus"] = state_name
+        now = ecs._iso()
+        task["stoppedAt"] = now
+        task["executionStoppedAt"] = task.get("executionStoppedAt") or now
+        task.pop("_fidelity_stopping", None)
+        for container in task.get("containers", []):
+            container["lastStatus"] = "STOPPED"
+            state = states.get(container.get("name"))
+            if state:
+                code, reason = container_outcome(state)
+                container["exitCode"] = code
+                if reason:
+                    container["reason"] = reason
+            elif not ids and exit_code is not None and container.get("exitCode") is None:
+                container["exitCode"] = exit_code   # a task without containers
+        stop_code = task.get("stopCode")
+    ecs.ecs_metadata.set_task_status(task_arn, known_status="STOPPED",
+                                     desired_status="STOPPED")
+    ecs.ecs_metadata.set_all_container_status(task_arn, "STOPPED")
+    cluster_name = ecs._cluster_name_from_arn(task.get("clusterArn", ""))
+    if cluster_name:
+        ecs._recount_cluster(cluster_name)
+        ecs._refresh_service_state(cluster_name, task.get("group", ""))
+    if stop_code in ("EssentialContainerExited", "TaskFailedToStart"):
+        ecs._record_service_task_failure(task)
+    return True
+
+
+def _mark_task_stopped(task_arn, task, reason, stop_code, exit_code=None):
+    """MiniStack's synchronous stop, now graceful and with real exit codes."""
+    if not _begin_stop(task_arn, task, reason, stop_code):
+        return False
+    return _finish_stop(task_arn, task, exit_code)
+
+
+def _stop_in_background(task, reason, stop_code):
+    task_arn = task["taskArn"]
+    if not _begin_stop(task_arn, task, reason, stop_code):
+        return False
+
+    def finish():
+        _finish_stop(task_arn, task)
+        ecs._cleanup_task_resources(task, ecs._get_docker())
+
+    ecs.spawn_background(finish, thread_name=(
+        f"ministack-ecs-stop-{task_arn.rsplit('/', 1)[-1][:8]}"))
+    return True
+
+
+def _cleanup_task_resources(task, docker_client, extra_container=None):
+    """Leave a stopping task's containers to the stop, which cleans up after."""
+    with _lock(task):
+        stopping = task.get("_fidelity_stopping")
+    if not stopping:
+        return _original["_cleanup_task_resources"](task, docker_client, extra_container)
+    if extra_container is not None:
+        ecs._remove_docker_container(docker_client, extra_container)
+
+
+def _stop_task(data):
+    """StopTask answers at once; SIGTERM/SIGKILL happen in the background."""
+    cluster_name = ecs._resolve_cluster_name(data.get("cluster", "default"))
+    if cluster_name is None:
+        return ecs.error_response_json(
+            "ClusterNotFoundException", "Cluster not found.", 400)
+    task = ecs._resolve_task(data.get("task", ""), cluster_name)
+    if not task:
+        return ecs.error_response_json(
+            "InvalidParameterException", "The referenced task was not found.", 400)
+    _stop_in_background(task, data.get("reason", "Task stopped by user"),
+                        "UserInitiated")
+    with _lock(task):
+        return ecs.json_response({"task": ecs._sanitize(task)})
+
+
+_REPLACED = (
+    "_build_run_kwargs", "_start_task_worker", "_start_awslogs_forwarder",
+    "_maybe_mark_stopped", "_mark_task_stopped", "_cleanup_task_resources",
+    "_stop_task",
+)
+
+
+def installed_version():
+    try:
+        return importlib.metadata.version("ministack")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_version(version=None):
+    version = installed_version() if version is None else version
+    if version != PINNED_VERSION:
+        raise RuntimeError(
+            f"{__file__} patches ministack=={PINNED_VERSION} internals, but "
+            f"ministack {version or '(not installed)'} is installed. Install "
+            f"ministack=={PINNED_VERSION} (localstack/requirements.txt) or "
+            "re-check this patch against the new version.")
+
+
+def apply():
+    """Install the replacements into ministack.services.ecs (idempotent)."""
+    global ecs
+    check_version()
+    from ministack.services import ecs as module
+
+    if ecs is module:
+        return
+    ecs = module
+    for name in _REPLACED:
+        _original[name] = getattr(module, name)
+        setattr(module, name, globals()[name])
+    # RunTask's dispatch table holds the function itself, not its name.
+    module._ACTION_MAP["StopTask"] = _stop_task
+    logger.info("ECS fidelity patch applied to ministack %s", PINNED_VERSION)

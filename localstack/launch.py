@@ -1,0 +1,31 @@
+"""Start MiniStack with the ECS fidelity patch applied.
+
+Equivalent to ``python -m ministack`` (same environment variables: GATEWAY_PORT,
+BIND_HOST, LOG_LEVEL, ...), except that the patch in ecs_fidelity.py is
+installed first, and that detached mode is refused: ``ministack -d`` re-execs
+a plain hypercorn process, which would run without the patch.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import ecs_fidelity  # noqa: E402
+
+
+def main():
+    if {"-d", "--detach"} & set(sys.argv[1:]):
+        sys.exit("launch.py runs MiniStack in the foreground only: detached "
+                 "mode would start it without the ECS fidelity patch.")
+    try:
+        ecs_fidelity.apply()
+    except RuntimeError as exc:
+        sys.exit(f"ERROR: {exc}")
+    from ministack.app import main as ministack_main
+
+    ministack_main()
+
+
+if __name__ == "__main__":
+    main()
