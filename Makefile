@@ -31,7 +31,7 @@ validate: $(VENV)/.installed  ## check sandbox.yaml without changing anything
 	$(PY) -m sandbox validate
 
 test: $(VENV)/.installed  ## unit tests, then the end-to-end suite (brings the sandbox up, or reuses it)
-	$(PY) -m pytest tests/unit tests/e2e $(PYTEST_ARGS)
+	$(PY) -m sandbox test $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed  ## unit tests only (no Docker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -2,11 +2,38 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 
 from sandbox import host, images, stack
+from sandbox.airflow_api import AirflowApiError
 from sandbox.config import ConfigError, load_config
 from sandbox.settings import ROOT, load_settings
+
+
+def run_tests(settings, pytest_args: list[str]) -> int:
+    """Unit tests first (no Docker); then the e2e suite against a sandbox that is brought up here with
+    visible progress, unless one is running, and taken down afterwards only if it was started here."""
+    pytest = [sys.executable, "-m", "pytest"]
+    unit = subprocess.run([*pytest, "tests/unit", *pytest_args], cwd=ROOT)
+    if unit.returncode not in (0, 5):  # 5: the selection matched no unit test
+        return unit.returncode
+    started_here = not stack.is_up(settings)
+    if started_here:
+        seconds = stack.up(settings)
+        print(stack.summary(settings))
+        print(f"\n  make up took {seconds:.0f}s")
+    try:
+        e2e = subprocess.run([*pytest, "tests/e2e", *pytest_args], cwd=ROOT)
+    finally:
+        if started_here and os.environ.get("SANDBOX_KEEP") != "1":
+            stack.down()
+        else:
+            stack.remove_task_containers()
+    if e2e.returncode == 5 and unit.returncode == 0:
+        return 0
+    return e2e.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="build the images only")
     sub.add_parser("host", help="install/start Docker and Compose v2 where missing")
     sub.add_parser("validate", help="validate sandbox.yaml")
-    args = parser.parse_args(argv)
+    sub.add_parser("test", help="unit tests, then the e2e tests against the sandbox (extra args go to pytest)")
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = load_settings()
     try:
         if args.command == "validate":
@@ -33,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds = stack.up(settings)
             print(stack.summary(settings))
             print(f"\n  make up took {seconds:.0f}s")
+        elif args.command == "test":
+            return run_tests(settings, extra)
         elif args.command == "down":
             stack.down()
         elif args.command == "status":
@@ -41,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (host.HostError, images.ImageError, stack.StackError) as exc:
+    except (host.HostError, images.ImageError, stack.StackError, AirflowApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

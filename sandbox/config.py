@@ -264,7 +264,7 @@ def _check_roles(c: _Checker, roles: list) -> list:
 def _check_buckets(c: _Checker, buckets: list, path: Path) -> list:
     for i, bucket in enumerate(buckets):
         where = f"aws.s3_buckets[{i}]"
-        bucket = c.mapping(bucket, where, {"name", "objects"}, {"name"})
+        bucket = c.mapping(bucket, where, {"name", "objects", "generated"}, {"name"})
         name = c.text(bucket.get("name"), f"{where}.name", _BUCKET_NAME,
                       "3-63 lowercase letters, digits, . and -, starting and ending with a letter or digit")
         if name and ".." in name:
@@ -281,6 +281,16 @@ def _check_buckets(c: _Checker, buckets: list, path: Path) -> list:
             elif "content" in obj and not isinstance(obj["content"], str):
                 c.fail(f"{owhere}.content", "expected text")
         c.unique(objects, "key", f"{where}.objects")
+        for j, gen in enumerate(c.items(bucket.get("generated"), f"{where}.generated")):
+            gwhere = f"{where}.generated[{j}]"
+            gen = c.mapping(gen, gwhere, {"kind", "prefix", "count", "samples", "variants"}, {"kind", "prefix", "count"})
+            if gen.get("kind") != "vcf_cases":
+                c.fail(f"{gwhere}.kind", f"{gen.get('kind')!r} is not a generator; the one there is: vcf_cases")
+            c.text(gen.get("prefix"), f"{gwhere}.prefix")
+            for key, low, high in (("count", 1, 500), ("samples", 1, 50), ("variants", 1, 100_000)):
+                value = gen.get(key, low)
+                if not isinstance(value, int) or not low <= value <= high:
+                    c.fail(f"{gwhere}.{key}", f"expected an integer from {low} to {high}, found {value!r}")
     c.unique(buckets, "name", "aws.s3_buckets")
     return buckets
 

@@ -5,6 +5,7 @@ difference, reporting "created", "updated" or "unchanged" per object; running th
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 from typing import Any, Callable
@@ -13,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sandbox import vcf
 from sandbox.config import SeedConfig
 
 Report = Callable[[str, str, str], None]  # (kind, name, outcome)
@@ -95,21 +97,30 @@ def seed_s3_buckets(s3, config: SeedConfig, report: Report) -> None:
             s3.create_bucket(Bucket=name, **kwargs)
             report("s3 bucket", name, "created")
         for obj in bucket.get("objects") or []:
-            body = config.object_body(obj)
-            digest = hashlib.sha256(body).hexdigest()
-            try:
-                head = s3.head_object(Bucket=name, Key=obj["key"])
-                if head.get("Metadata", {}).get("sandbox-sha256") == digest:
-                    report("s3 object", f"s3://{name}/{obj['key']}", "unchanged")
-                    continue
-                outcome = "updated"
-            except ClientError as exc:
-                if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                    raise
-                outcome = "created"
             extra = {"ContentType": obj["content_type"]} if obj.get("content_type") else {}
-            s3.put_object(Bucket=name, Key=obj["key"], Body=body, Metadata={"sandbox-sha256": digest}, **extra)
-            report("s3 object", f"s3://{name}/{obj['key']}", outcome)
+            report("s3 object", f"s3://{name}/{obj['key']}", put_object_if_changed(s3, name, obj["key"],
+                                                                                    config.object_body(obj), **extra))
+        for gen in bucket.get("generated") or []:
+            objects = vcf.vcf_case_objects(gen["prefix"], gen["count"], gen.get("samples", 3), gen.get("variants", 300))
+            outcomes = collections.Counter(put_object_if_changed(s3, name, key, body) for key, body in objects)
+            for outcome, n in sorted(outcomes.items()):
+                report("s3 objects", f"s3://{name}/{gen['prefix']}* ({n} {gen['kind']} files)", outcome)
+
+
+def put_object_if_changed(s3, bucket: str, key: str, body: bytes, **extra) -> str:
+    """Writes the object unless one with the same content (sha256 in its metadata) is there."""
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        if head.get("Metadata", {}).get("sandbox-sha256") == digest:
+            return "unchanged"
+        outcome = "updated"
+    except ClientError as exc:
+        if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        outcome = "created"
+    s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"sandbox-sha256": digest}, **extra)
+    return outcome
 
 
 def seed_log_groups(logs, config: SeedConfig, report: Report) -> None:

@@ -11,7 +11,7 @@ from sandbox.config import load_config
 from sandbox.progress import info, step
 from sandbox.settings import ROOT, Settings
 
-EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo"]
+EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo", "import_vcf"]
 LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                 "airflow-triggerer"]
 
