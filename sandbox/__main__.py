@@ -28,7 +28,7 @@ def run_tests(settings, pytest_args: list[str]) -> int:
         e2e = subprocess.run([*pytest, "tests/e2e", *pytest_args], cwd=ROOT)
     finally:
         if started_here and os.environ.get("SANDBOX_KEEP") != "1":
-            stack.down()
+            stack.down(settings)
         else:
             stack.remove_task_containers()
     if e2e.returncode == 5 and unit.returncode == 0:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "test":
             return run_tests(settings, extra)
         elif args.command == "down":
-            stack.down()
+            stack.down(settings)
         elif args.command == "status":
             print(stack.summary(settings) if stack.is_up(settings) else
                   "The sandbox is not (fully) up:\n" + stack.summary(settings))

@@ -25,7 +25,7 @@ TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30}
 
 def remove_sandbox_images(settings) -> int:
     tags = [i.tag for i in images.project_images(settings)] + [images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE]
-    tags += [f"localhost:{settings.get('LOCALSTACK_PORT', '4566')}/sandbox-task:latest"]
+    tags += [f"localhost:{settings.get('LOCALSTACK_PORT', '4566')}/sandbox-task:1.0"]
     present = [t for t in tags if images.image_exists(t)]
     if present:
         subprocess.run(["docker", "rmi", "-f", *present], capture_output=True)
@@ -53,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
                      "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
                      "targets": TARGETS}
 
-    stack.down()
+    stack.down(settings)
     if not args.skip_cold:
         removed = remove_sandbox_images(settings)
         print(f"cold start: removed {removed} sandbox image(s)")
         results["cold_up_s"] = round(stack.up(settings), 1)
-        stack.down()
+        stack.down(settings)
     results["warm_up_s"] = round(stack.up(settings), 1)
 
     client = AirflowClient(settings.airflow_url, *settings.admin)

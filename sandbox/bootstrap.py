@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from sandbox import seed_airflow, seed_aws
+from sandbox import seed_airflow, seed_aws, seed_k8s
 from sandbox.airflow_api import AirflowClient
 from sandbox.config import ConfigError, SeedConfig, load_config
 
@@ -50,7 +50,8 @@ def docker_push(local_image: str, remote_ref: str) -> str:
     return digest
 
 
-def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowClient | None) -> collections.Counter:
+def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowClient | None,
+        kubeconfig: dict | None = None) -> collections.Counter:
     counts: collections.Counter = collections.Counter()
 
     def report(kind: str, name: str, outcome: str) -> None:
@@ -65,9 +66,19 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
     seed_aws.seed_ecs_clusters(clients["ecs"], config, report)
     seed_aws.seed_ecr_repositories(clients["ecr"], config, registry, docker_push, report)
     seed_aws.seed_task_definitions(clients["ecs"], config, registry, report)
+    generated = []
+    if config.kubernetes and kubeconfig:
+        from sandbox.cluster.kubeconfig import ApiClient, current
+        print(f"==> Seeding Kubernetes at {current(kubeconfig)[2]['server']}", flush=True)
+        with ApiClient(kubeconfig, timeout=30) as api:
+            token = seed_k8s.seed_kubernetes(api, config, report)
+        sa_kubeconfig = seed_k8s.service_account_kubeconfig(kubeconfig, token, config)
+        generated.append(seed_k8s.kubernetes_connection(sa_kubeconfig, config))
+    elif config.kubernetes:
+        print("==> No cluster kubeconfig given (K8S_PROVIDER=none?): Kubernetes seeding skipped", flush=True)
     if airflow is not None:
         print(f"==> Seeding Airflow at {airflow.base_url}", flush=True)
-        seed_airflow.seed_connections(airflow, config, report)
+        seed_airflow.seed_connections(airflow, config, report, generated)
         seed_airflow.seed_variables(airflow, config, report)
     return counts
 
@@ -92,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     airflow = AirflowClient(os.environ.get("AIRFLOW_API_URL", "http://127.0.0.1:8080"),
                             os.environ.get("AIRFLOW_ADMIN_USER", "admin"), os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
     airflow.wait_until_healthy()
-    counts = run(config, endpoint, registry, airflow)
+    kubeconfig = None
+    kubeconfig_path = os.environ.get("SANDBOX_KUBECONFIG")
+    if kubeconfig_path and os.path.isfile(kubeconfig_path):
+        import yaml
+        with open(kubeconfig_path) as fh:
+            kubeconfig = yaml.safe_load(fh)
+    counts = run(config, endpoint, registry, airflow, kubeconfig)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     print(f"==> Bootstrap done in {time.monotonic() - started:.1f}s: {summary}", flush=True)
     return 0

@@ -40,6 +40,8 @@ _LOG_GROUP = re.compile(r"^[\w\-./#]{1,512}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _CONN_ID = re.compile(r"^[\w.-]{1,250}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
 
 
@@ -70,6 +72,7 @@ class SeedConfig:
     task_definitions: list[dict]
     connections: list[dict]
     variables: dict[str, str]
+    kubernetes: dict | None = None
     raw: dict = field(repr=False, default_factory=dict)
 
     def expand(self, value: Any, registry: str) -> Any:
@@ -166,7 +169,7 @@ def load_config(path: str | Path) -> SeedConfig:
 
 def validate_config(raw: Any, path: Path) -> SeedConfig:
     c = _Checker(path)
-    top = c.mapping(raw, "(top level)", {"aws", "airflow"}, {"aws", "airflow"})
+    top = c.mapping(raw, "(top level)", {"aws", "airflow", "kubernetes"}, {"aws", "airflow"})
     aws = c.mapping(top.get("aws"), "aws",
                     {"region", "account_id", "iam_roles", "s3_buckets", "log_groups", "ecs_clusters",
                      "ecr_repositories", "task_definitions"}, {"region", "account_id"})
@@ -231,11 +234,14 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
         else:  # lists, numbers, mappings are stored as JSON, as Variable.get(deserialize_json=True) reads them
             normalized_vars[key] = json.dumps(value)
 
+    kubernetes = _check_kubernetes(c, top.get("kubernetes")) if top.get("kubernetes") is not None else None
+
     if c.problems:
         raise ConfigError(path, c.problems)
     return SeedConfig(path=path, region=region, account_id=account_id, iam_roles=roles, s3_buckets=buckets,
                       log_groups=log_groups, ecs_clusters=clusters, ecr_repositories=repos,
-                      task_definitions=task_defs, connections=connections, variables=normalized_vars, raw=raw)
+                      task_definitions=task_defs, connections=connections, variables=normalized_vars,
+                      kubernetes=kubernetes, raw=raw)
 
 
 def _check_roles(c: _Checker, roles: list) -> list:
@@ -421,3 +427,36 @@ def _check_role_arn(c: _Checker, arn: Any, where: str, role_names: set) -> None:
     elif m.group(2) not in role_names:
         c.fail(where, f"role {m.group(2)!r} does not exist: it is not in aws.iam_roles "
                       f"({', '.join(sorted(map(str, role_names))) or 'none'}); add it or fix the ARN")
+
+
+def _check_kubernetes(c: _Checker, value: Any) -> dict:
+    k = c.mapping(value, "kubernetes", {"namespace", "service_account", "connection_id", "xcom_sidecar_image",
+                                        "images", "rules", "secrets"},
+                  {"namespace", "service_account", "connection_id", "xcom_sidecar_image", "rules"})
+    c.text(k.get("namespace"), "kubernetes.namespace", _DNS_LABEL, "a DNS label: lowercase letters, digits, -")
+    c.text(k.get("service_account"), "kubernetes.service_account", _DNS_SUBDOMAIN,
+           "lowercase letters, digits, - and .")
+    c.text(k.get("connection_id"), "kubernetes.connection_id", _CONN_ID)
+    c.text(k.get("xcom_sidecar_image"), "kubernetes.xcom_sidecar_image")
+    for i, image in enumerate(c.items(k.get("images"), "kubernetes.images")):
+        c.text(image, f"kubernetes.images[{i}]")
+    for i, rule in enumerate(c.items(k.get("rules"), "kubernetes.rules")):
+        where = f"kubernetes.rules[{i}]"
+        rule = c.mapping(rule, where, {"apiGroups", "resources", "verbs", "resourceNames"},
+                         {"apiGroups", "resources", "verbs"})
+        for key in ("apiGroups", "resources", "verbs"):
+            items = rule.get(key)
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items) or not items:
+                c.fail(f"{where}.{key}", f"expected a non-empty list of strings, found {items!r}")
+            elif "*" in items and key != "apiGroups":
+                c.fail(f"{where}.{key}", "wildcards are refused: Airflow gets only what the operators need")
+    secrets = k.get("secrets") or {}
+    if not isinstance(secrets, dict):
+        c.fail("kubernetes.secrets", "expected a mapping of secret name: {KEY: value}")
+        secrets = {}
+    for name, values in secrets.items():
+        if not isinstance(name, str) or not _DNS_SUBDOMAIN.match(name):
+            c.fail(f"kubernetes.secrets.{name}", "secret names are lowercase letters, digits, - and .")
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            c.fail(f"kubernetes.secrets.{name}", "expected a mapping of KEY: \"text value\"")
+    return k

@@ -42,7 +42,7 @@ def project_images(settings: Settings) -> list[Image]:
         Image("sandbox/postgres:15", "airflow/postgres/Dockerfile", "debian"),
         Image("sandbox/airflow:3.3.2", "airflow/Dockerfile", "python"),
         Image("sandbox/bootstrap:latest", "bootstrap/Dockerfile", "python"),
-        Image("sandbox/task:latest", "images/task/Dockerfile", "python"),
+        Image("sandbox/task:1.0", "images/task/Dockerfile", "python"),
     ]
     if settings.get("LOCALSTACK_IMAGE").startswith("sandbox/localstack:"):
         images.insert(0, Image(settings["LOCALSTACK_IMAGE"], "localstack/Dockerfile", "python"))

@@ -26,8 +26,10 @@ def connection_body(conn: dict) -> dict:
     return body
 
 
-def seed_connections(client: AirflowClient, config: SeedConfig, report: Report) -> None:
-    for conn in config.connections:
+def seed_connections(client: AirflowClient, config: SeedConfig, report: Report,
+                     generated: list[dict] = ()) -> None:
+    """The config's connections plus `generated` ones (same shape), each read back and compared."""
+    for conn in [*config.connections, *generated]:
         body = connection_body(conn)
         outcome = client.put_connection(body)
         stored = client.get_connection(conn["conn_id"]) or {}

@@ -11,7 +11,10 @@ from sandbox.config import load_config
 from sandbox.progress import info, step
 from sandbox.settings import ROOT, Settings
 
-EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo", "import_vcf"]
+EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo", "import_vcf", "poc_k8s_operator",
+                 "k8s_failure_demo"]
+# The cluster's admin kubeconfig for containers on the compose network; only bootstrap mounts it.
+KUBE_DIR = ROOT / ".build" / "kube"
 LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                 "airflow-triggerer"]
 
@@ -43,12 +46,14 @@ def services() -> list[dict]:
 def up(settings: Settings, build: bool = True) -> float:
     """Preflight, build, start, wait healthy, bootstrap. Returns the seconds it took."""
     started = time.monotonic()
-    load_config(ROOT / "sandbox.yaml")  # a bad config stops us before anything changes
+    config = load_config(ROOT / "sandbox.yaml")  # a bad config stops us before anything changes
     host.preflight()
     if build:
         images.build_all(settings)
+    KUBE_DIR.mkdir(parents=True, exist_ok=True)
     with step("Starting services and waiting for their healthchecks"):
         compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
+    provision_cluster(settings, config)
     with step("Bootstrapping (sandbox.yaml -> AWS emulator and Airflow)"):
         # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
         compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
@@ -57,6 +62,34 @@ def up(settings: Settings, build: bool = True) -> float:
         client = AirflowClient(settings.airflow_url, *settings.admin)
         client.wait_for_dags(EXPECTED_DAGS)
     return time.monotonic() - started
+
+
+def cluster_provider(settings: Settings):
+    """The configured Kubernetes provider and why it was chosen, or (None, reason) for K8S_PROVIDER=none."""
+    if settings.get("K8S_PROVIDER", "auto").strip().lower() == "none":
+        return None, "K8S_PROVIDER=none: no Kubernetes cluster"
+    from sandbox.cluster import select_provider
+    return select_provider(settings)
+
+
+def provision_cluster(settings: Settings, config) -> None:
+    """Starts (or reuses) the cluster on the compose network, loads the task images into it and
+    writes the kubeconfig bootstrap uses to seed RBAC and Airflow's connection."""
+    from sandbox.cluster import kubeconfig as kc
+    admin = KUBE_DIR / "admin.yaml"
+    provider, reason = cluster_provider(settings)
+    info(reason)
+    if provider is None or not config.kubernetes:
+        admin.unlink(missing_ok=True)
+        return
+    provider.provision(f"{settings.project}_default")
+    with step(f"Waiting for the {provider.name} cluster to be ready"):
+        provider.wait_ready(timeout=300)
+    with step("Making the task images available to the cluster"):
+        loaded = provider.load_images(config.kubernetes.get("images") or [])
+        info(f"loaded: {', '.join(loaded) or 'none (already there)'}")
+    admin.write_text(kc.dump(provider.internal_kubeconfig()))
+    admin.chmod(0o600)
 
 
 def summary(settings: Settings) -> str:
@@ -79,13 +112,16 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def down(volumes: bool = True) -> None:
+def down(settings: Settings, volumes: bool = True) -> None:
     with step("Stopping the sandbox"):
         args = ["down", "--remove-orphans", "--timeout", "10"]
         if volumes:
             args.append("--volumes")
         compose(*args)
         remove_task_containers()
+        provider, _ = cluster_provider(settings)
+        if provider is not None:
+            provider.delete()
 
 
 def remove_task_containers() -> None:

@@ -31,7 +31,7 @@ def sandbox(settings):
         print(f"\nsandbox up in {seconds:.0f}s")
     yield settings
     if started_here and os.environ.get("SANDBOX_KEEP") != "1":
-        stack.down()
+        stack.down(settings)
     else:
         stack.remove_task_containers()
 

@@ -4,7 +4,7 @@
     provider, reason = select_provider(settings)    # K8S_PROVIDER=auto|kind|offline|external
     provider.provision("airflow-sandbox_default")   # idempotent
     provider.wait_ready(timeout=300)
-    provider.load_images(["sandbox/task:latest"])
+    provider.load_images(["sandbox/task:1.0"])
     kubeconfig = provider.internal_kubeconfig()     # dict, for Airflow's kubernetes_default
 
 `auto` picks kind when its CLI is installed and the engine runs privileged containers, else the

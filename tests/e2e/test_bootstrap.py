@@ -50,7 +50,7 @@ def test_seeded_objects_exist(aws):
     assert td["containerDefinitions"][0]["entryPoint"] == ["/bin/sh", "-c"]
     assert td["taskRoleArn"].endswith(":role/ecs-task-data")
     images = aws["ecr"].list_images(repositoryName="sandbox-task")["imageIds"]
-    assert any(i.get("imageTag") == "latest" for i in images)
+    assert any(i.get("imageTag") == "1.0" for i in images)
 
 
 def test_aws_default_connection_round_trips_its_extras(airflow):

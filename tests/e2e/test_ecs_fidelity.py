@@ -16,7 +16,7 @@ boto3 = pytest.importorskip("boto3")
 pytestmark = pytest.mark.e2e
 
 ENDPOINT = os.environ.get("SANDBOX_AWS_ENDPOINT", "http://127.0.0.1:4566")
-IMAGE = os.environ.get("SANDBOX_TASK_IMAGE", "sandbox/task:latest")
+IMAGE = os.environ.get("SANDBOX_TASK_IMAGE", "sandbox/task:1.0")
 REGION = "us-east-1"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 

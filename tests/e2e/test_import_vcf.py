@@ -52,7 +52,7 @@ def test_seed_cases_have_tabix_indexes(aws):
     assert tbi[:4] == b"TBI\x01"  # a real tabix index
 
 
-@pytest.mark.parametrize("backend", ["ecs"])
+@pytest.mark.parametrize("backend", ["ecs", "k8s"])
 def test_import_vcf_fans_out_one_task_per_case(airflow, run_dag, aws, backend):
     run_id, state, seconds = run_dag("import_vcf", {"backend": backend, "max_cases": 8}, timeout=600)
     assert state == "success", airflow.task_states("import_vcf", run_id)

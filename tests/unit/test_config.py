@@ -40,7 +40,7 @@ def test_shipped_config_is_valid():
 def test_placeholders_expand(raw):
     config = validate_config(raw, ROOT / "sandbox.yaml")
     td = config.expand(count_numbers(raw), registry="localhost:4566")
-    assert td["containerDefinitions"][0]["image"] == "localhost:4566/sandbox-task:latest"
+    assert td["containerDefinitions"][0]["image"] == "localhost:4566/sandbox-task:1.0"
     assert td["taskRoleArn"] == "arn:aws:iam::000000000000:role/ecs-task-data"
 
 
@@ -99,7 +99,7 @@ def test_duplicates_and_missing_fields(raw):
 
 
 def test_unknown_placeholder_is_rejected(raw):
-    count_numbers(raw)["containerDefinitions"][0]["image"] = "{regsitry}/sandbox-task:latest"
+    count_numbers(raw)["containerDefinitions"][0]["image"] = "{regsitry}/sandbox-task:1.0"
     assert any("unknown placeholder {regsitry}" in p for p in problems(raw))
 
 

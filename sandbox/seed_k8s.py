@@ -1,0 +1,113 @@
+"""Applies the `kubernetes:` section of the seed config to the cluster, and generates the kubeconfig
+Airflow's `kubernetes_default` connection uses.
+
+That kubeconfig authenticates as a namespaced service account whose Role allows only what
+KubernetesPodOperator needs, and verifies the API server's certificate: no cluster-admin
+credentials reach Airflow, and no insecure-skip-tls-verify.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from sandbox.cluster.kubeconfig import ApiClient, current
+from sandbox.config import SeedConfig
+from sandbox.seed_aws import Report
+
+
+class KubernetesSeedError(RuntimeError):
+    pass
+
+
+def _ensure(api: ApiClient, collection: str, name: str, body: dict, compare: tuple[str, ...] = ()) -> str:
+    """Creates `body` under `collection` unless `name` exists; replaces it when a compared field differs."""
+    res = api.request("GET", f"{collection}/{name}")
+    if res.status_code == 404:
+        created = api.request("POST", collection, json=body)
+        if created.status_code not in (200, 201):
+            raise KubernetesSeedError(f"POST {collection} ({name}): HTTP {created.status_code} {created.text[:300]}")
+        return "created"
+    if res.status_code != 200:
+        raise KubernetesSeedError(f"GET {collection}/{name}: HTTP {res.status_code} {res.text[:300]}")
+    current_obj = res.json()
+    if all(current_obj.get(field) == body.get(field) for field in compare):
+        return "unchanged"
+    body = {**body, "metadata": {**body["metadata"], "resourceVersion": current_obj["metadata"]["resourceVersion"]}}
+    replaced = api.request("PUT", f"{collection}/{name}", json=body)
+    if replaced.status_code != 200:
+        raise KubernetesSeedError(f"PUT {collection}/{name}: HTTP {replaced.status_code} {replaced.text[:300]}")
+    return "updated"
+
+
+def _b64_values(values: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())}
+
+
+def seed_kubernetes(api: ApiClient, config: SeedConfig, report: Report) -> str:
+    """Namespace, service account, Role/RoleBinding, secrets, and the service account's token.
+    Returns that token."""
+    k = config.kubernetes
+    ns, sa = k["namespace"], k["service_account"]
+    base = f"/api/v1/namespaces/{ns}"
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
+    report("k8s namespace", ns, _ensure(api, "/api/v1/namespaces", ns,
+                                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+    report("k8s serviceaccount", f"{ns}/{sa}", _ensure(api, f"{base}/serviceaccounts", sa, {
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}}))
+    report("k8s role", f"{ns}/{sa}", _ensure(api, f"{rbac}/roles", sa, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": sa, "namespace": ns}, "rules": k["rules"]}, compare=("rules",)))
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": sa, "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+               "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]}
+    report("k8s rolebinding", f"{ns}/{sa}", _ensure(api, f"{rbac}/rolebindings", sa, binding,
+                                                     compare=("roleRef", "subjects")))
+    for name, values in (k.get("secrets") or {}).items():
+        report("k8s secret", f"{ns}/{name}", _ensure(api, f"{base}/secrets", name, {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": ns}, "data": _b64_values(values)}, compare=("data",)))
+    # An explicit token Secret: the token controller fills it on every Kubernetes version
+    # (1.24+ no longer creates one per service account by itself).
+    token_name = f"{sa}-token"
+    report("k8s token secret", f"{ns}/{token_name}", _ensure(api, f"{base}/secrets", token_name, {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": token_name, "namespace": ns,
+                     "annotations": {"kubernetes.io/service-account.name": sa}}}))
+    deadline = time.monotonic() + 60
+    while True:
+        res = api.request("GET", f"{base}/secrets/{token_name}")
+        token = ((res.json() if res.status_code == 200 else {}).get("data") or {}).get("token")
+        if token:
+            return base64.b64decode(token).decode()
+        if time.monotonic() > deadline:
+            raise KubernetesSeedError(f"the token controller did not fill secret {ns}/{token_name} within 60s "
+                                      "(is kube-controller-manager running with a service-account key?)")
+        time.sleep(1)
+
+
+def service_account_kubeconfig(admin_kubeconfig: dict, token: str, config: SeedConfig) -> dict:
+    """A kubeconfig for the service account, against the same API server and CA as the admin one."""
+    _, _, cluster, _ = current(admin_kubeconfig)
+    if not cluster.get("certificate-authority-data") or cluster.get("insecure-skip-tls-verify"):
+        raise KubernetesSeedError("the cluster's kubeconfig has no CA data to verify the API server with")
+    k = config.kubernetes
+    name = "sandbox"
+    entry = {"server": cluster["server"], "certificate-authority-data": cluster["certificate-authority-data"]}
+    if cluster.get("tls-server-name"):
+        entry["tls-server-name"] = cluster["tls-server-name"]
+    return {"apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": name, "cluster": entry}],
+            "users": [{"name": k["service_account"], "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": k["service_account"],
+                                                    "namespace": k["namespace"]}}]}
+
+
+def kubernetes_connection(kubeconfig: dict, config: SeedConfig) -> dict:
+    """The `kubernetes_default` connection, in the seed config's connection shape."""
+    k = config.kubernetes
+    return {"conn_id": k["connection_id"], "conn_type": "kubernetes",
+            "description": f"Generated by bootstrap: service account {k['namespace']}/{k['service_account']}",
+            "extra": {"kube_config": json.dumps(kubeconfig, sort_keys=True), "namespace": k["namespace"],
+                      "xcom_sidecar_container_image": k["xcom_sidecar_image"], "in_cluster": False}}
