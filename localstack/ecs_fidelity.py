@@ -241,6 +241,10 @@ ecs = None          # ministack.services.ecs, once apply() ran
 _original = {}
 _log_threads = {}   # task id -> awslogs forwarder threads
 _log_threads_lock = threading.Lock()
+# Lines each awslogs stream has received from its forwarder, and streams completed at stop.
+_emitted = {}       # (group, stream) -> count
+_completed = set()
+_emit_lock = threading.Lock()
 _host_cpus = None
 
 
@@ -478,6 +482,41 @@ def _start_awslogs_forwarder(container, cdef, task_id):
         _log_threads.setdefault(task_id, []).extend(started)
 
 
+def _emit_awslogs_event(config, message):
+    """MiniStack's event writer, counting lines so a stop can add what a forwarder missed."""
+    key = (config["group"], config["stream"])
+    with _emit_lock:
+        if key in _completed:   # the stop already wrote the container's full output
+            return
+        _original["_emit_awslogs_event"](config, message)
+        _emitted[key] = _emitted.get(key, 0) + 1
+
+
+def _complete_awslogs(task_arn, ids, cdefs, docker_client):
+    """ECS delivers a container's whole output before its task reports STOPPED. A forwarder that
+    attached late (or was still streaming when the drain wait ended) can miss lines, so the
+    container's log, read once more from Docker, fills in the rest."""
+    _, _, _, region, account_id, _ = task_arn.split(":", 5)
+    task_id = task_arn.rsplit("/", 1)[-1]
+    for name, docker_id in ids.items():
+        config = ecs._awslogs_config(cdefs.get(name, {}), task_id, docker_id)
+        if not config:
+            continue
+        try:
+            output = docker_client.containers.get(docker_id).logs(stdout=True, stderr=True)
+        except Exception as exc:
+            logger.debug("ECS: reading %s's log for completion failed: %s", name, exc)
+            continue
+        lines = output.decode("utf-8", errors="replace").splitlines()
+        key = (config["group"], config["stream"])
+        with ecs.request_scope(account_id, config["region"] or region), _emit_lock:
+            missing = lines[_emitted.pop(key, 0):]
+            _completed.add(key)
+            if missing and ecs._ensure_awslogs_stream(config):
+                for line in missing:
+                    _original["_emit_awslogs_event"](config, line)
+
+
 def _maybe_mark_stopped(task, docker_client=None):
     """Reflect container exits in the task, as the ECS agent does.
 
@@ -580,6 +619,8 @@ def _finish_stop(task_arn, task, exit_code=None):
         forwarders = _log_threads.pop(task_arn.rsplit("/", 1)[-1], [])
     for thread in forwarders:
         thread.join(_LOG_DRAIN_SECONDS)
+    if ids and docker_client:
+        _complete_awslogs(task_arn, ids, cdefs, docker_client)
 
     with _lock(task):
         if ecs._tasks.get(task_arn) is not task or task.get("lastStatus") == "STOPPED":
@@ -665,7 +706,7 @@ def _stop_task(data):
 _REPLACED = (
     "_build_run_kwargs", "_start_task_worker", "_start_awslogs_forwarder",
     "_maybe_mark_stopped", "_mark_task_stopped", "_cleanup_task_resources",
-    "_stop_task",
+    "_stop_task", "_emit_awslogs_event",
 )
 
 
