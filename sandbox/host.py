@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,25 @@ def ensure_docker_engine() -> None:
             if time.monotonic() > deadline:
                 raise HostError(f"dockerd did not answer within 60 s; see {DOCKERD_LOG}")
             time.sleep(1)
+        remove_stale_bridges()
+
+
+def remove_stale_bridges() -> None:
+    """Removes Docker-named bridges (br-<network id>) that no network of the running engine owns.
+
+    An engine that was killed (not stopped) leaves its bridges behind; one with the subnet of a
+    network created later routes that subnet away from the new bridge, and containers on it can no
+    longer reach each other.
+    """
+    res = _run(["docker", "network", "ls", "--quiet", "--no-trunc"])
+    if res.returncode != 0 or shutil.which("ip") is None:
+        return
+    owned = {network_id[:12] for network_id in res.stdout.split()}
+    for iface in sorted(Path("/sys/class/net").glob("br-*")):
+        network_id = iface.name[3:]
+        if re.fullmatch(r"[0-9a-f]{12}", network_id) and network_id not in owned:
+            if _run(["ip", "link", "delete", iface.name]).returncode == 0:
+                info(f"removed {iface.name}, a bridge left by an engine that was killed")
 
 
 def _apt_install(packages: list[str]) -> None:
