@@ -74,7 +74,7 @@ def ensure_docker_engine() -> None:
         remove_stale_bridges()
 
 
-def remove_stale_bridges() -> None:
+def remove_stale_bridges(sys_net: Path = Path("/sys/class/net")) -> None:
     """Removes Docker-named bridges (br-<network id>) that no network of the running engine owns.
 
     An engine that was killed (not stopped) leaves its bridges behind; one with the subnet of a
@@ -85,7 +85,7 @@ def remove_stale_bridges() -> None:
     if res.returncode != 0 or shutil.which("ip") is None:
         return
     owned = {network_id[:12] for network_id in res.stdout.split()}
-    for iface in sorted(Path("/sys/class/net").glob("br-*")):
+    for iface in sorted(sys_net.glob("br-*")):
         network_id = iface.name[3:]
         if re.fullmatch(r"[0-9a-f]{12}", network_id) and network_id not in owned:
             if _run(["ip", "link", "delete", iface.name]).returncode == 0:
