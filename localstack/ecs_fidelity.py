@@ -263,9 +263,23 @@ def _container_record(task, name):
     return None
 
 
+def _settled(state, inspect):
+    """dockerd may record a container's exit before the kernel's OOM event for it, so a SIGKILL
+    exit (137) without OOMKilled is inspected again for up to a second before it counts as such."""
+    for _ in range(10):
+        if not (state.get("Status") == "exited" and state.get("ExitCode") == 137
+                and not state.get("OOMKilled")):
+            break
+        time.sleep(0.1)
+        state = inspect() or state
+    return state
+
+
 def _docker_state(docker_client, docker_id):
-    try:
+    def inspect():
         return docker_client.containers.get(docker_id).attrs.get("State") or {}
+    try:
+        return _settled(inspect(), inspect)
     except Exception:
         return None
 
@@ -592,7 +606,11 @@ def _stop_container(docker_client, docker_id, timeout):
         if container.status in ("running", "restarting", "paused"):
             container.stop(timeout=timeout)   # returns once it has exited
             container.reload()
-        return container.attrs.get("State") or {}
+
+        def inspect():
+            container.reload()
+            return container.attrs.get("State") or {}
+        return _settled(container.attrs.get("State") or {}, inspect)
     except Exception as exc:
         logger.warning("ECS: stopping container %s failed: %s", docker_id[:12], exc)
         return None
