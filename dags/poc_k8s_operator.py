@@ -33,6 +33,10 @@ def hello_pod(task_id: str, deferrable: bool) -> KubernetesPodOperator:
         deferrable=deferrable,
         poll_interval=2,
         on_finish_action="delete_pod",
+        # Seen once under load: a deferral resumed within seconds was marked failed while the resumed
+        # worker ran (the execution API then refused its success, 409). One retry absorbs that race.
+        retries=1 if deferrable else 0,
+        retry_delay=pendulum.duration(seconds=5),
     )
 
 
