@@ -150,7 +150,11 @@ class AirflowClient:
         return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}",
                         deserialize="true")["value"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+        """The task's log as text; by default its latest try's."""
+        if try_number is None:
+            try_number = max(1, next(ti["try_number"] for ti in self.task_instances(dag_id, run_id)
+                                     if ti["task_id"] == task_id))
         data = self.request("GET", f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/logs/"
                                    f"{try_number}", params={"full_content": "true"}).json()
         content = data.get("content")
