@@ -83,8 +83,10 @@ def import_vcf():
         container_name="vcf",
         awslogs_group="{{ var.value.ecs_log_group }}",
         awslogs_stream_prefix="ecs",
-        awslogs_fetch_interval=pendulum.duration(seconds=1),
-        waiter_delay=2,
+        # Each mapped task polls ECS and CloudWatch Logs; on a small machine 32 workers polling every
+        # second or two cost more CPU than the cases themselves, so fan-out tasks poll less often.
+        awslogs_fetch_interval=pendulum.duration(seconds=4),
+        waiter_delay=4,
     ).expand(overrides=ecs_args)
 
     k8s_cases = KubernetesPodOperator.partial(
