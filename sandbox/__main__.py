@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 
@@ -13,24 +12,14 @@ from sandbox.settings import ROOT, load_settings
 
 
 def run_tests(settings, pytest_args: list[str]) -> int:
-    """Unit tests first (no Docker); then the e2e suite against a sandbox that is brought up here with
-    visible progress, unless one is running, and taken down afterwards only if it was started here."""
+    """Unit tests first (no Docker); then the e2e suite against the running sandbox, or one brought
+    up here with visible progress and taken down afterwards (stack.running)."""
     pytest = [sys.executable, "-m", "pytest"]
     unit = subprocess.run([*pytest, "tests/unit", *pytest_args], cwd=ROOT)
     if unit.returncode not in (0, 5):  # 5: the selection matched no unit test
         return unit.returncode
-    started_here = not stack.is_up(settings)
-    if started_here:
-        seconds = stack.up(settings)
-        print(stack.summary(settings))
-        print(f"\n  make up took {seconds:.0f}s")
-    try:
+    with stack.running(settings):
         e2e = subprocess.run([*pytest, "tests/e2e", *pytest_args], cwd=ROOT)
-    finally:
-        if started_here and os.environ.get("SANDBOX_KEEP") != "1":
-            stack.down(settings)
-        else:
-            stack.remove_task_containers()
     if e2e.returncode == 5 and unit.returncode == 0:
         return 0
     return e2e.returncode
@@ -60,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             host.preflight()
             images.build_all(settings)
         elif args.command == "up":
-            seconds = stack.up(settings)
-            print(stack.summary(settings))
-            print(f"\n  make up took {seconds:.0f}s")
+            stack.up_with_summary(settings)
         elif args.command == "test":
             return run_tests(settings, extra)
         elif args.command == "down":

@@ -140,6 +140,13 @@ class AirflowClient:
                                       f"tasks: {states}")
             time.sleep(1)
 
+    def run_dag(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> tuple[str, str, float]:
+        """Triggers a run, waits for it to finish; returns (run_id, state, seconds from trigger)."""
+        started = time.monotonic()
+        run_id = self.trigger_dag(dag_id, conf)
+        state = self.wait_for_dag_run(dag_id, run_id, timeout)["state"]
+        return run_id, state, time.monotonic() - started
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances", limit=1000)["task_instances"]
 

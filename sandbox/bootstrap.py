@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig = None
     kubeconfig_path = os.environ.get("SANDBOX_KUBECONFIG")
     if kubeconfig_path and os.path.isfile(kubeconfig_path):
-        import yaml
+        from sandbox.cluster import kubeconfig as kc
         with open(kubeconfig_path) as fh:
-            kubeconfig = yaml.safe_load(fh)
+            kubeconfig = kc.load(fh.read())
     counts = run(config, endpoint, registry, airflow, kubeconfig)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     print(f"==> Bootstrap done in {time.monotonic() - started:.1f}s: {summary}", flush=True)

@@ -147,18 +147,27 @@ def write_ca_bundle(settings: Settings) -> None:
         CA_BUNDLE.write_text(content)
 
 
+def docker_build(tag: str, dockerfile: str, build_args: dict[str, str], labels: dict[str, str] | None = None) -> None:
+    """`docker build` from the repo root, showing Docker's steps (and Kubernetes' build phases, `+++`)
+    as progress; on failure the last 40 lines go into the error."""
+    cmd = ["docker", "build", "-f", dockerfile, "-t", tag]
+    for key, value in build_args.items():
+        cmd += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        cmd += ["--label", f"{key}={value}"]
+    proc = subprocess.Popen([*cmd, "."], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-40:]
+        if line.startswith(("Step ", "+++ ")) or line.startswith("#") and " DONE" not in line and "CACHED" in line:
+            info(line.strip()[:120])
+    if proc.wait() != 0:
+        raise ImageError(f"building {tag} from {dockerfile} failed; last output:\n" + "\n".join(tail))
+
+
 def build(image: Image, bases: dict[str, str]) -> None:
     with step(f"Building {image.tag} ({image.dockerfile})"):
-        cmd = ["docker", "build", "-f", image.dockerfile, "--build-arg", f"BASE_IMAGE={bases[image.base]}",
-               "-t", image.tag, "."]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        tail: list[str] = []
-        for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-40:]
-            if line.startswith("Step ") or line.startswith("#") and " DONE" not in line and "CACHED" in line:
-                info(line.strip()[:120])
-        if proc.wait() != 0:
-            raise ImageError(f"building {image.tag} from {image.dockerfile} failed; last output:\n" + "\n".join(tail))
+        docker_build(image.tag, image.dockerfile, {"BASE_IMAGE": bases[image.base]})
 
 
 def build_all(settings: Settings) -> list[str]:

@@ -1,7 +1,9 @@
 """The compose stack: up (with readiness and bootstrap), down, status, logs, and the summary."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import time
 
@@ -62,6 +64,32 @@ def up(settings: Settings, build: bool = True) -> float:
         client = AirflowClient(settings.airflow_url, *settings.admin)
         client.wait_for_dags(EXPECTED_DAGS)
     return time.monotonic() - started
+
+
+def up_with_summary(settings: Settings) -> None:
+    """What `make up` does and prints: URLs, login, services, and how long it took."""
+    seconds = up(settings)
+    print(summary(settings))
+    print(f"\n  make up took {seconds:.0f}s", flush=True)
+
+
+@contextlib.contextmanager
+def running(settings: Settings):
+    """The sandbox for the duration of a block: reused if it is up, else brought up (with progress and
+    the summary) and taken down at the end, unless SANDBOX_KEEP=1. ECS task containers are removed
+    either way, so no containers are left behind."""
+    started_here = not is_up(settings)
+    if started_here:
+        up_with_summary(settings)
+    else:
+        print("reusing the running sandbox", flush=True)
+    try:
+        yield settings
+    finally:
+        if started_here and os.environ.get("SANDBOX_KEEP") != "1":
+            down(settings)
+        else:
+            remove_task_containers()
 
 
 def cluster_provider(settings: Settings):

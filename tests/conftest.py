@@ -6,9 +6,6 @@ SANDBOX_KEEP=1 leaves a sandbox the tests started running, for debugging.
 """
 from __future__ import annotations
 
-import os
-import time
-
 import pytest
 
 from sandbox.settings import load_settings
@@ -22,18 +19,8 @@ def settings():
 @pytest.fixture(scope="session")
 def sandbox(settings):
     from sandbox import stack
-    started_here = False
-    if stack.is_up(settings):
-        print("\nreusing the running sandbox")
-    else:
-        seconds = stack.up(settings)
-        started_here = True
-        print(f"\nsandbox up in {seconds:.0f}s")
-    yield settings
-    if started_here and os.environ.get("SANDBOX_KEEP") != "1":
-        stack.down(settings)
-    else:
-        stack.remove_task_containers()
+    with stack.running(settings):
+        yield settings
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +47,9 @@ DAG_TIMINGS: list[tuple[str, str, str, float]] = []
 def run_dag(airflow):
     """Triggers a DAG with conf, waits for it to finish, and returns (run_id, state, seconds)."""
     def _run(dag_id: str, conf: dict | None = None, timeout: float = 300):
-        started = time.monotonic()
-        run_id = airflow.trigger_dag(dag_id, conf)
-        run = airflow.wait_for_dag_run(dag_id, run_id, timeout)
-        seconds = time.monotonic() - started
-        DAG_TIMINGS.append((dag_id, str(conf or {}), run["state"], seconds))
-        return run_id, run["state"], seconds
+        run_id, state, seconds = airflow.run_dag(dag_id, conf, timeout)
+        DAG_TIMINGS.append((dag_id, str(conf or {}), state, seconds))
+        return run_id, state, seconds
     return _run
 
 

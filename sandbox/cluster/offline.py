@@ -19,6 +19,7 @@ from pathlib import Path
 from sandbox.cluster import kubeconfig as kc
 from sandbox.cluster.base import (API_SERVER_PORT_IN_NETWORK, ClusterError, ClusterProvider, docker,
                                   docker_engine_ok)
+from sandbox.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, resolve_bases
 from sandbox.progress import info, step
 from sandbox.settings import ROOT, Settings
 
@@ -145,7 +146,6 @@ class OfflineProvider(ClusterProvider):
         """The Debian base: DEBIAN_BASE_IMAGE or the local debootstrap base if either is already
         here (no pull attempt, no other image touched), else what `make up` would use."""
         if not self._base_image:
-            from sandbox.images import LOCAL_DEBIAN_BASE, resolve_bases
             for tag in (self.settings.get("DEBIAN_BASE_IMAGE", "debian:bookworm-slim"), LOCAL_DEBIAN_BASE):
                 if image_exists(tag):
                     self._base_image = tag
@@ -153,20 +153,6 @@ class OfflineProvider(ClusterProvider):
             else:
                 self._base_image = resolve_bases(self.settings)["debian"]
         return self._base_image
-
-    def _build(self, tag: str, dockerfile: str, digest: str, build_args: dict[str, str]) -> None:
-        cmd = ["docker", "build", "-f", dockerfile, "--label", f"{INPUTS_LABEL}={digest}", "-t", tag]
-        for key, value in build_args.items():
-            cmd += ["--build-arg", f"{key}={value}"]
-        cmd.append(".")
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        tail: list[str] = []
-        for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-40:]
-            if line.startswith("Step ") or line.startswith("+++ "):  # Docker steps, Kubernetes' build phases
-                info(line.strip()[:120])
-        if proc.wait() != 0:
-            raise ClusterError(f"building {tag} from {dockerfile} failed; last output:\n" + "\n".join(tail))
 
     def ensure_images(self) -> None:
         """Builds the binaries and node images unless images with matching input hashes exist."""
@@ -177,7 +163,7 @@ class OfflineProvider(ClusterProvider):
         if current_bin != bin_digest:
             with step(f"Building {BINARIES_IMAGE} (Kubernetes from Debian's source package; "
                       "about 10 min, once)"):
-                self._build(BINARIES_IMAGE, BINARIES_DOCKERFILE, bin_digest, {"BASE_IMAGE": base})
+                docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest})
         if current_node != node_digest:
             ignore = ROOT / ".dockerignore"
             for rel in NODE_FILES:
@@ -185,8 +171,8 @@ class OfflineProvider(ClusterProvider):
                     raise ClusterError(f".dockerignore keeps {rel} out of the build context; "
                                        "add the line `!kind/offline/` to .dockerignore")
             with step(f"Building {NODE_IMAGE} ({NODE_DOCKERFILE})"):
-                self._build(NODE_IMAGE, NODE_DOCKERFILE, node_digest,
-                            {"BASE_IMAGE": base, "BINARIES_IMAGE": BINARIES_IMAGE})
+                docker_build(NODE_IMAGE, NODE_DOCKERFILE, {"BASE_IMAGE": base, "BINARIES_IMAGE": BINARIES_IMAGE},
+                             {INPUTS_LABEL: node_digest})
 
     # --- node container --------------------------------------------------------------------------
     def _inspect(self) -> dict | None:
@@ -354,6 +340,3 @@ class OfflineProvider(ClusterProvider):
             written.append(dest / "cluster-state.txt")
         return written
 
-
-def image_exists(tag: str) -> bool:
-    return image_id(tag) is not None
