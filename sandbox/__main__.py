@@ -7,6 +7,7 @@ import sys
 
 from sandbox import host, images, stack
 from sandbox.airflow_api import AirflowApiError
+from sandbox.cluster import ClusterError
 from sandbox.config import ConfigError, load_config
 from sandbox.settings import ROOT, load_settings
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (host.HostError, images.ImageError, stack.StackError, AirflowApiError) as exc:
+    except (host.HostError, images.ImageError, stack.StackError, AirflowApiError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
