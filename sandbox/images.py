@@ -110,9 +110,17 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
     """Returns {"debian": tag, "python": tag}: the upstream bases if present or pullable, else local ones."""
     wanted = {"debian": settings.get("DEBIAN_BASE_IMAGE", "debian:bookworm-slim"),
               "python": settings.get("PYTHON_BASE_IMAGE", "python:3.12-slim-bookworm")}
+    local = {"debian": LOCAL_DEBIAN_BASE, "python": LOCAL_PYTHON_BASE}
     bases = {}
     for kind, tag in wanted.items():
-        if image_exists(tag) or _try_pull(tag):
+        if image_exists(tag):
+            bases[kind] = tag
+        elif image_exists(local[kind]):
+            # Built on an earlier run because `tag` could not be pulled: no pull attempt (up to 3 min
+            # on a network that hangs) on every `make up`. `docker rmi` it to try pulling again.
+            bases[kind] = local[kind]
+            info(f"using {local[kind]}, built earlier in place of {tag} (docker rmi it to try pulling {tag} again)")
+        elif _try_pull(tag):
             bases[kind] = tag
     if len(bases) == 2:
         return bases

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Initialises the cluster on first start (empty volume), then runs postgres in the foreground.
+# Initialises the cluster on first start (empty volume), then runs postgres in the foreground;
+# arguments (the compose `command`) go to postgres, e.g. -c max_connections=200.
 set -eu
 : "${POSTGRES_USER:=airflow}" "${POSTGRES_PASSWORD:=airflow}" "${POSTGRES_DB:=airflow}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -17,4 +18,4 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "postgres: initialised database $POSTGRES_DB"
 fi
-exec postgres -c listen_addresses='*'
+exec postgres -c listen_addresses='*' "$@"

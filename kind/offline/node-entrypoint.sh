@@ -200,17 +200,24 @@ cat >/etc/cni/net.d/10-sandbox-bridge.conflist <<EOF
   "name": "sandbox-pods",
   "plugins": [
     {
-      "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+      "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
       "ipam": {
         "type": "host-local", "dataDir": "/run/cni-ipam",
         "ranges": [[{"subnet": "$POD_SUBNET", "gateway": "$POD_GATEWAY"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
+    }
   ]
 }
 EOF
+
+# Pods reach the Docker network (the AWS emulator, the API server) with the node's address: one
+# rule for the whole pod subnet. The bridge plugin's ipMasq and the portmap plugin (hostPort, unused
+# here) would add and remove iptables chains for every pod, serialised on the xtables lock, which
+# made a 32-pod fan-out wait on iptables.
+iptables -t nat -C POSTROUTING -s "$POD_SUBNET" ! -d "$POD_SUBNET" -j MASQUERADE 2>/dev/null \
+    || iptables -t nat -A POSTROUTING -s "$POD_SUBNET" ! -d "$POD_SUBNET" -j MASQUERADE \
+    || die "cannot masquerade the pod subnet $POD_SUBNET (iptables)"
 
 # No kube-proxy: the one Service that matters to pods, `kubernetes` (10.96.0.1:443, what in-cluster
 # clients use), is forwarded to the API server here.
@@ -287,6 +294,12 @@ evictionHard: {nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.availabl
 imageGCHighThresholdPercent: 100
 runtimeRequestTimeout: 15m
 serializeImagePulls: false
+# The defaults (5 requests/s, 5 events/s) throttle pod status updates when dozens of pods start and
+# finish together (a fan-out), so operators waiting for a pod's phase see it late.
+kubeAPIQPS: 50
+kubeAPIBurst: 100
+eventRecordQPS: 50
+eventBurst: 100
 EOF
 start kubelet kubelet --config=$K/kubelet-config.yaml --kubeconfig=$K/kubelet.conf \
     --container-runtime=remote --container-runtime-endpoint="unix://$SOCK" \

@@ -1,0 +1,64 @@
+"""The Airflow services as compose runs them: the cheap healthcheck of the dag-processor and the
+triggerer, and the scheduler's preloading of the DAGs' provider modules (both keep a 2-core machine
+free for the tasks; see airflow/healthcheck.py and airflow/config/airflow_local_settings.py)."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.stack import compose
+
+pytestmark = pytest.mark.e2e
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def exec_in(service: str, *command: str, env: dict[str, str] | None = None):
+    env_args = [arg for name, value in (env or {}).items() for arg in ("-e", f"{name}={value}")]
+    return compose("exec", "-T", *env_args, service, *command, check=False, capture=True, timeout=120)
+
+
+def dag_airflow_imports() -> set[str]:
+    modules = set()
+    for path in DAGS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("airflow."):
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(a.name for a in node.names if a.name.startswith("airflow."))
+    return modules
+
+
+LOADED_AFTER_AIRFLOW_STARTS = ("import json, sys, airflow; "
+                               "print(json.dumps(sorted(m for m in sys.modules if m.startswith('airflow.'))))")
+
+
+@pytest.mark.parametrize("service, job_type", [("airflow-dag-processor", "DagProcessorJob"),
+                                               ("airflow-triggerer", "TriggererJob")])
+def test_healthcheck_finds_the_services_own_job(sandbox, service, job_type):
+    res = exec_in(service, "python3", "/opt/sandbox/healthcheck.py", job_type)
+    assert res.returncode == 0, res.stderr
+
+
+def test_healthcheck_fails_for_a_job_the_host_does_not_run(sandbox):
+    res = exec_in("airflow-dag-processor", "python3", "/opt/sandbox/healthcheck.py", "TriggererJob")
+    assert res.returncode == 1
+    assert "no running TriggererJob on" in res.stderr
+
+
+def test_scheduler_processes_start_with_the_dag_imports_loaded(sandbox):
+    wanted = dag_airflow_imports()
+    assert "airflow.providers.amazon.aws.operators.ecs" in wanted
+    assert "airflow.providers.cncf.kubernetes.operators.pod" in wanted
+    # The scheduler's environment turns preloading on, so its workers (and their task forks) have them.
+    res = exec_in("airflow-scheduler", "python3", "-c", LOADED_AFTER_AIRFLOW_STARTS)
+    assert res.returncode == 0, res.stderr
+    assert wanted - set(json.loads(res.stdout.splitlines()[-1])) == set()
+    # Without it (every other service) Airflow does not import them at start.
+    res = exec_in("airflow-scheduler", "python3", "-c", LOADED_AFTER_AIRFLOW_STARTS,
+                  env={"SANDBOX_PRELOAD_DAG_IMPORTS": "false"})
+    assert res.returncode == 0, res.stderr
+    assert "airflow.providers.amazon.aws.operators.ecs" not in json.loads(res.stdout.splitlines()[-1])
