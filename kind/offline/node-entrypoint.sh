@@ -212,9 +212,8 @@ cat >/etc/cni/net.d/10-sandbox-bridge.conflist <<EOF
 EOF
 
 # Pods reach the Docker network (the AWS emulator, the API server) with the node's address: one
-# rule for the whole pod subnet. The bridge plugin's ipMasq and the portmap plugin (hostPort, unused
-# here) would add and remove iptables chains for every pod, serialised on the xtables lock, which
-# made a 32-pod fan-out wait on iptables.
+# rule for the whole pod subnet, instead of the bridge plugin's ipMasq and the portmap plugin
+# (hostPort, unused here), which add and remove iptables chains for every pod.
 iptables -t nat -C POSTROUTING -s "$POD_SUBNET" ! -d "$POD_SUBNET" -j MASQUERADE 2>/dev/null \
     || iptables -t nat -A POSTROUTING -s "$POD_SUBNET" ! -d "$POD_SUBNET" -j MASQUERADE \
     || die "cannot masquerade the pod subnet $POD_SUBNET (iptables)"
