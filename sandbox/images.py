@@ -113,23 +113,20 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
     local = {"debian": LOCAL_DEBIAN_BASE, "python": LOCAL_PYTHON_BASE}
     bases = {}
     for kind, tag in wanted.items():
-        if image_exists(tag):
-            bases[kind] = tag
-        elif image_exists(local[kind]):
-            # Built on an earlier run because `tag` could not be pulled: no pull attempt (up to 3 min
-            # on a network that hangs) on every `make up`. `docker rmi` it to try pulling again.
-            bases[kind] = local[kind]
-            info(f"using {local[kind]}, built earlier in place of {tag} (docker rmi it to try pulling {tag} again)")
-        elif _try_pull(tag):
+        # A local base exists because `tag` could not be pulled on an earlier run: keep using it
+        # rather than try again (up to 3 min on a network that hangs) on every `make up`.
+        if image_exists(tag) or (not image_exists(local[kind]) and _try_pull(tag)):
             bases[kind] = tag
     if len(bases) == 2:
         return bases
-    info(f"cannot pull {', '.join(t for k, t in wanted.items() if k not in bases)}: using local Debian bookworm bases")
+    missing = ", ".join(t for k, t in wanted.items() if k not in bases)
+    info(f"using local Debian bookworm bases in place of {missing} "
+         f"(`docker rmi {' '.join(local[k] for k in wanted if k not in bases)}` to try pulling again)")
     if "debian" not in bases:
         if not image_exists(LOCAL_DEBIAN_BASE):
             _build_local_debian_base()
         bases["debian"] = LOCAL_DEBIAN_BASE
-    if "python" not in bases:
+    if "python" not in bases:  # built every time: instant from cache unless its Dockerfile or base changed
         build(Image(LOCAL_PYTHON_BASE, "images/base/python.Dockerfile", "debian"), bases)
         bases["python"] = LOCAL_PYTHON_BASE
     return bases

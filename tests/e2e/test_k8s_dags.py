@@ -79,3 +79,15 @@ def test_failing_pods_fail_with_logs_and_fast(airflow, run_dag):
     ti = tis["missing_image"]
     took = (datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])).total_seconds()
     assert took < 120, f"missing image took {took:.0f}s to fail; startup_timeout_seconds is 300"
+
+
+def test_make_up_leaves_a_host_kubeconfig_and_names_the_cluster(sandbox):
+    from sandbox import stack
+    from sandbox.cluster import kubeconfig as kc
+    record = stack.recorded_cluster()
+    assert record["namespace"] == "airflow-tasks" and record["server"].startswith("https://")
+    assert f"Kubernetes ({record['provider']}) : {record['server']}" in stack.summary(sandbox)
+    with kc.ApiClient(kc.load(stack.HOST_KUBECONFIG.read_text())) as api:  # TLS verified against its CA
+        assert api.server == record["server"]
+        status, body = api.get("/api/v1/namespaces/airflow-tasks")
+        assert status == 200 and body["metadata"]["name"] == "airflow-tasks"
