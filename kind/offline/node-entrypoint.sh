@@ -42,6 +42,10 @@ if ! ip link show cni0 >/dev/null 2>&1; then
     ip link add cni0 type bridge
     ip addr add "$POD_GATEWAY/24" dev cni0
 fi
+# A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so each pod deleted or added
+# can change the gateway's MAC under running pods, whose ARP entries then point nowhere; their
+# connections (e.g. to S3) stalled for a minute until the entry expired.
+ip link set cni0 address 02:42:0a:f4:00:01
 ip link set cni0 up
 CONTAINER_IPS=$(ip -4 -o addr show scope global | awk '$2 != "cni0" {print $4}' | cut -d/ -f1 | sort -u | tr '\n' ' ')
 [ -n "$CONTAINER_IPS" ] || die "the container has no IPv4 address"
