@@ -56,12 +56,15 @@ def up(settings: Settings, build: bool = True) -> float:
     host.preflight()
     if build:
         images.build_all(settings)
+    provider = select_cluster(settings, config)
+    if provider is not None:
+        provider.prepare()  # the offline cluster's first build takes ~10 min: not while services start
     KUBE_DIR.mkdir(parents=True, exist_ok=True)
     # The cluster needs only the compose network, so it starts (and takes the task images) while the
     # services become healthy: on 2 cores that overlaps ~45 s of waiting with ~20 s of it.
     compose("create", "--quiet-pull", "--remove-orphans", *LONG_RUNNING, capture=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
-        cluster = background.submit(provision_cluster, settings, config)
+        cluster = background.submit(provision_cluster, provider, config, f"{settings.project}_default")
         with step("Starting services and waiting for their healthchecks"):
             compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
         cluster.result()
@@ -109,20 +112,25 @@ def cluster_provider(settings: Settings):
     return select_provider(settings)
 
 
-def provision_cluster(settings: Settings, config) -> None:
+def select_cluster(settings: Settings, config):
+    """The provider `make up` uses (saying which and why), or None without a `kubernetes` section."""
+    provider, reason = cluster_provider(settings)
+    info(reason)
+    return provider if config.kubernetes else None
+
+
+def provision_cluster(provider, config, network: str) -> None:
     """Starts (or reuses) the cluster on the compose network, loads the task images into it and
     writes the kubeconfig bootstrap uses to seed RBAC and Airflow's connection."""
     from sandbox.cluster import kubeconfig as kc
     admin = KUBE_DIR / "admin.yaml"
-    provider, reason = cluster_provider(settings)
-    info(reason)
-    if provider is None or not config.kubernetes:
+    if provider is None:
         for path in (admin, CLUSTER_RECORD, HOST_KUBECONFIG):
             path.unlink(missing_ok=True)
         return
     # Recorded first, so `make down` finds the cluster even if a later step fails.
     CLUSTER_RECORD.write_text(json.dumps({"provider": provider.name}))
-    provider.provision(f"{settings.project}_default")
+    provider.provision(network)
     with step(f"Waiting for the {provider.name} cluster to be ready"):
         provider.wait_ready(timeout=300)
     with step("Making the task images available to the cluster"):

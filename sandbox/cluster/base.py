@@ -2,6 +2,7 @@
 having a Kubernetes cluster (kind, offline, external) with the same verbs.
 
     provider.available()            -> (bool, reason)
+    provider.prepare()              build what the cluster needs (may take minutes, once)
     provider.provision(network)     create/start the cluster, reachable on that Docker network
     provider.wait_ready(timeout)    until a node is Ready and pods can be created
     provider.load_images(tags)      make local Docker images runnable in the cluster
@@ -56,6 +57,9 @@ class ClusterProvider(abc.ABC):
     @abc.abstractmethod
     def available(self) -> tuple[bool, str]:
         """Whether this provider can work on this machine, and why (or why not)."""
+
+    def prepare(self) -> None:
+        """Builds or fetches what provision needs, before anything starts. Nothing by default."""
 
     @abc.abstractmethod
     def provision(self, network: str) -> None:

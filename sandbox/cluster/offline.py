@@ -184,8 +184,11 @@ class OfflineProvider(ClusterProvider):
     def _ours(self, data: dict) -> bool:
         return (data.get("Config", {}).get("Labels") or {}).get(NODE_LABEL) == "offline"
 
-    def provision(self, network: str) -> None:
+    def prepare(self) -> None:
         self.ensure_images()
+
+    def provision(self, network: str) -> None:
+        self.ensure_images()  # instant when prepare() built them
         data = self._inspect()
         if data and not self._ours(data):
             raise ClusterError(f"a container named {self.node} exists and is not a sandbox node; "
