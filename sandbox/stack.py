@@ -170,10 +170,8 @@ def summary(settings: Settings) -> str:
 
 def down(settings: Settings, volumes: bool = True) -> None:
     with step("Stopping the sandbox"):
-        args = ["down", "--remove-orphans", "--timeout", "10"]
-        if volumes:
-            args.append("--volumes")
-        compose(*args)
+        # ECS task containers and the cluster node first: while they are attached to the compose
+        # network, `compose down` cannot remove it.
         remove_task_containers()
         cluster = recorded_cluster()
         if cluster:  # the provider `make up` used; asking select_provider again may start a probe
@@ -183,8 +181,12 @@ def down(settings: Settings, volumes: bool = True) -> None:
             provider, _ = cluster_provider(settings)
         if provider is not None:
             provider.delete()
-        for path in (CLUSTER_RECORD, HOST_KUBECONFIG):
+        for path in (CLUSTER_RECORD, HOST_KUBECONFIG, KUBE_DIR / "admin.yaml"):
             path.unlink(missing_ok=True)
+        args = ["down", "--remove-orphans", "--timeout", "10"]
+        if volumes:
+            args.append("--volumes")
+        compose(*args)
 
 
 def recorded_cluster() -> dict:
