@@ -1,0 +1,55 @@
+"""`make down`'s order and the cluster record, without Docker."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox import stack
+from sandbox.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def calls(tmp_path, monkeypatch):
+    kube = tmp_path / "kube"
+    kube.mkdir()
+    monkeypatch.setattr(stack, "KUBE_DIR", kube)
+    monkeypatch.setattr(stack, "CLUSTER_RECORD", kube / "cluster.json")
+    monkeypatch.setattr(stack, "HOST_KUBECONFIG", kube / "host.yaml")
+    made = []
+
+    class Provider:
+        def __init__(self, name):
+            self.name = name
+
+        def delete(self):
+            made.append(f"delete {self.name} cluster")
+
+    import sandbox.cluster
+    monkeypatch.setattr(sandbox.cluster, "make_provider", lambda name, settings: Provider(name))
+    monkeypatch.setattr(stack, "cluster_provider", lambda settings: (Provider("selected"), "probed"))
+    monkeypatch.setattr(stack, "remove_task_containers", lambda: made.append("remove task containers"))
+    monkeypatch.setattr(stack, "compose", lambda *args, **kw: made.append("compose " + " ".join(args)))
+    return made
+
+
+def test_down_removes_what_is_on_the_network_before_compose_down(calls):
+    (stack.KUBE_DIR / "admin.yaml").write_text("x")
+    stack.HOST_KUBECONFIG.write_text("x")
+    stack.CLUSTER_RECORD.write_text(json.dumps({"provider": "offline", "server": "https://127.0.0.1:6443"}))
+    stack.down(Settings({}))
+    assert calls == ["remove task containers", "delete offline cluster",
+                     "compose down --remove-orphans --timeout 10 --volumes"]
+    assert list(stack.KUBE_DIR.iterdir()) == []
+
+
+def test_down_without_a_record_asks_the_configured_provider(calls):
+    stack.down(Settings({}), volumes=False)
+    assert calls == ["remove task containers", "delete selected cluster", "compose down --remove-orphans --timeout 10"]
+
+
+def test_a_broken_record_counts_as_none(calls):
+    stack.CLUSTER_RECORD.write_text("{not json")
+    assert stack.recorded_cluster() == {}
