@@ -20,6 +20,26 @@ from sandbox.settings import ROOT, Settings
 
 LOCAL_DEBIAN_BASE = "sandbox-base/debian:bookworm"
 LOCAL_PYTHON_BASE = "sandbox-base/python:bookworm"
+# Bumped when the debootstrap recipe changes: a local base with another revision is built again.
+LOCAL_BASE_REVISION_LABEL = "sandbox.base-revision"
+LOCAL_BASE_REVISION = "2"
+# What debian:bookworm-slim sets up, so images built on the local base stay as small: apt keeps no
+# downloaded packages or caches in image layers, dpkg installs no docs, man pages or translations.
+SLIM_FILES = {
+    "etc/apt/apt.conf.d/docker-clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'),
+    "etc/apt/apt.conf.d/docker-no-languages": 'Acquire::Languages "none";\n',
+    "etc/dpkg/dpkg.cfg.d/docker": (
+        "path-exclude /usr/share/doc/*\npath-include /usr/share/doc/*/copyright\n"
+        "path-exclude /usr/share/man/*\npath-exclude /usr/share/info/*\n"
+        "path-exclude /usr/share/locale/*\npath-include /usr/share/locale/locale.alias\n"),
+}
+SLIM_REMOVE = ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*",
+               "usr/share/man/*", "usr/share/info/*", "usr/share/locale/*/")
 CA_BUNDLE = ROOT / ".build" / "ca-bundle.crt"
 HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 
@@ -60,6 +80,26 @@ def image_exists(tag: str) -> bool:
     return _docker("image", "inspect", tag).returncode == 0
 
 
+def image_label(tag: str, label: str) -> str | None:
+    res = _docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', tag)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def slim_rootfs(rootfs: Path) -> None:
+    """Applies SLIM_FILES and SLIM_REMOVE to a debootstrapped tree (docs keep their copyright files)."""
+    for rel, text in SLIM_FILES.items():
+        (rootfs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (rootfs / rel).write_text(text)
+    doomed = [p for pattern in SLIM_REMOVE for p in rootfs.glob(pattern)]
+    # Some doc folders are symlinks to another package's: leave the link, clean the real folder.
+    doomed += [p for p in rootfs.glob("usr/share/doc/*/*") if p.name != "copyright" and not p.parent.is_symlink()]
+    for path in doomed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _try_pull(tag: str) -> bool:
     try:
         return _docker("pull", "--quiet", tag, timeout=180).returncode == 0
@@ -98,8 +138,10 @@ def _build_local_debian_base() -> None:
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise ImageError(f"debootstrap failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        slim_rootfs(Path(rootfs))
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", "-c", 'CMD ["/bin/bash"]', "-", LOCAL_DEBIAN_BASE],
+        imp = subprocess.run(["docker", "import", "-c", 'CMD ["/bin/bash"]',
+                              "-c", f"LABEL {LOCAL_BASE_REVISION_LABEL}={LOCAL_BASE_REVISION}", "-", LOCAL_DEBIAN_BASE],
                              stdin=tar.stdout, capture_output=True, text=True)
         tar.wait()
         if imp.returncode != 0:
@@ -123,8 +165,8 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
     info(f"using local Debian bookworm bases in place of {missing} "
          f"(`docker rmi {' '.join(local[k] for k in wanted if k not in bases)}` to try pulling again)")
     if "debian" not in bases:
-        if not image_exists(LOCAL_DEBIAN_BASE):
-            _build_local_debian_base()
+        if image_label(LOCAL_DEBIAN_BASE, LOCAL_BASE_REVISION_LABEL) != LOCAL_BASE_REVISION:
+            _build_local_debian_base()  # missing, or made by an older recipe
         bases["debian"] = LOCAL_DEBIAN_BASE
     if "python" not in bases:  # built every time: instant from cache unless its Dockerfile or base changed
         build(Image(LOCAL_PYTHON_BASE, "images/base/python.Dockerfile", "debian"), bases)

@@ -19,7 +19,7 @@ from pathlib import Path
 from sandbox.cluster import kubeconfig as kc
 from sandbox.cluster.base import (API_SERVER_PORT_IN_NETWORK, ClusterError, ClusterProvider, docker,
                                   docker_engine_ok)
-from sandbox.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, resolve_bases
+from sandbox.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, image_label, resolve_bases
 from sandbox.progress import info, step
 from sandbox.settings import ROOT, Settings
 
@@ -77,11 +77,6 @@ def dockerignore_excludes(rel_path: str, dockerignore: str) -> bool:
         if any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns):
             excluded = not negate
     return excluded
-
-
-def image_label(tag: str, label: str = INPUTS_LABEL) -> str | None:
-    res = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', tag)
-    return res.stdout.strip() if res.returncode == 0 else None
 
 
 def image_id(tag: str) -> str | None:
@@ -156,7 +151,7 @@ class OfflineProvider(ClusterProvider):
 
     def ensure_images(self) -> None:
         """Builds the binaries and node images unless images with matching input hashes exist."""
-        current_bin, current_node = image_label(BINARIES_IMAGE), image_label(NODE_IMAGE)
+        current_bin, current_node = image_label(BINARIES_IMAGE, INPUTS_LABEL), image_label(NODE_IMAGE, INPUTS_LABEL)
         base = self._base()  # part of the hashes: another base image means another build
         bin_digest = inputs_sha256([BINARIES_DOCKERFILE], [base])
         node_digest = inputs_sha256([NODE_DOCKERFILE, *NODE_FILES], [base, bin_digest])

@@ -15,7 +15,9 @@ UPSTREAM = {"DEBIAN_BASE_IMAGE": "debian:bookworm-slim", "PYTHON_BASE_IMAGE": "p
 def docker(monkeypatch):
     """Images present and pullable in a pretend engine; records pull attempts and local builds."""
     state = {"present": set(), "pullable": set(), "pulls": [], "built": []}
+    state["revision"] = images.LOCAL_BASE_REVISION  # what a local base in `present` was built with
     monkeypatch.setattr(images, "image_exists", lambda tag: tag in state["present"])
+    monkeypatch.setattr(images, "image_label", lambda tag, label: state["revision"] if tag in state["present"] else None)
 
     def pull(tag):
         state["pulls"].append(tag)
@@ -60,3 +62,29 @@ def test_a_present_upstream_base_wins_over_a_local_one(docker):
     assert images.resolve_bases(Settings(dict(UPSTREAM))) == {
         "debian": "debian:bookworm-slim", "python": images.LOCAL_PYTHON_BASE}
     assert docker["pulls"] == []
+
+
+def test_a_local_base_from_an_older_recipe_is_built_again(docker):
+    docker["present"] |= {images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE}
+    docker["revision"] = "1"
+    assert images.resolve_bases(Settings(dict(UPSTREAM)))["debian"] == images.LOCAL_DEBIAN_BASE
+    assert docker["pulls"] == []
+    assert docker["built"] == [images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE]
+
+
+def test_slim_rootfs_keeps_copyrights_and_drops_caches_docs_and_translations(tmp_path):
+    files = ["var/cache/apt/archives/apt_2.6.1_amd64.deb", "var/cache/apt/pkgcache.bin",
+             "var/lib/apt/lists/deb.debian.org_dists_bookworm_InRelease", "usr/share/doc/bash/copyright",
+             "usr/share/doc/bash/README.gz", "usr/share/man/man1/bash.1.gz", "usr/share/locale/de/LC_MESSAGES/x.mo",
+             "usr/share/locale/locale.alias", "usr/bin/bash"]
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    (tmp_path / "usr/share/doc/libstdc++6").symlink_to("bash")  # a doc folder that links to another
+    images.slim_rootfs(tmp_path)
+    assert (tmp_path / "usr/share/doc/libstdc++6").is_symlink()
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["etc/apt/apt.conf.d/docker-clean", "etc/apt/apt.conf.d/docker-no-languages",
+                    "etc/dpkg/dpkg.cfg.d/docker", "usr/bin/bash", "usr/share/doc/bash/copyright",
+                    "usr/share/locale/locale.alias"]
+    assert 'Dir::Cache::pkgcache "";' in (tmp_path / "etc/apt/apt.conf.d/docker-clean").read_text()
