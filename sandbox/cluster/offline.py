@@ -157,7 +157,7 @@ class OfflineProvider(ClusterProvider):
         node_digest = inputs_sha256([NODE_DOCKERFILE, *NODE_FILES], [base, bin_digest])
         if current_bin != bin_digest:
             with step(f"Building {BINARIES_IMAGE} (Kubernetes from Debian's source package; "
-                      "about 10 min, once)"):
+                      "about 7 min on 2 cores, once)"):
                 docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest})
         if current_node != node_digest:
             ignore = ROOT / ".dockerignore"
