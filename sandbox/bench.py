@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 
 from sandbox import host, images, stack
 from sandbox.airflow_api import AirflowClient
-from sandbox.config import load_config
 from sandbox.progress import step
 from sandbox.settings import ROOT, load_settings
 
@@ -53,7 +52,7 @@ def time_dag(client: AirflowClient, dag_id: str, conf: dict) -> float:
 
 def time_cluster_start(settings) -> float | None:
     """Seconds from starting a stopped cluster to Ready (the node keeps its images and PKI)."""
-    provider, _ = stack.cluster_provider(settings)
+    provider = stack.recorded_provider(settings)
     if provider is None or provider.name != "offline":
         return None
     subprocess.run(["docker", "stop", "-t", "10", provider.node], capture_output=True)
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     with step("Timing poc_ecs_operator (count_to=5)"):
         runs = [time_dag(client, "poc_ecs_operator", {"count_to": 5}) for _ in range(args.dag_runs)]
     results["poc_ecs_operator_runs_s"], results["poc_ecs_operator_s"] = runs, statistics.median(runs)
-    if load_config(ROOT / "sandbox.yaml").kubernetes and stack.cluster_provider(settings)[0] is not None:
+    if stack.recorded_provider(settings) is not None:  # `make up` set up a cluster
         with step("Timing poc_k8s_operator (one pod, plus its deferrable and TaskFlow twins)"):
             runs = [time_dag(client, "poc_k8s_operator", {}) for _ in range(args.dag_runs)]
         results["one_pod_dag_runs_s"], results["one_pod_dag_s"] = runs, statistics.median(runs)

@@ -16,8 +16,9 @@ from sandbox.settings import ROOT, Settings
 
 EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo", "import_vcf", "poc_k8s_operator",
                  "k8s_failure_demo"]
-# The cluster's admin kubeconfig for containers on the compose network; only bootstrap mounts it.
 KUBE_DIR = ROOT / ".build" / "kube"
+# The cluster's admin kubeconfig for containers on the compose network; only bootstrap mounts it.
+ADMIN_KUBECONFIG = KUBE_DIR / "admin.yaml"
 # Which cluster provider `make up` used (and its API server), for the summary and `make down`.
 CLUSTER_RECORD = KUBE_DIR / "cluster.json"
 HOST_KUBECONFIG = KUBE_DIR / "host.yaml"
@@ -58,7 +59,7 @@ def up(settings: Settings, build: bool = True) -> float:
         images.build_all(settings)
     provider = select_cluster(settings, config)
     if provider is not None:
-        provider.prepare()  # the offline cluster's first build takes ~10 min: not while services start
+        provider.prepare()  # the offline cluster's first build takes ~7 min: not while services start
     KUBE_DIR.mkdir(parents=True, exist_ok=True)
     # The cluster needs only the compose network, so it starts (and takes the task images) while the
     # services become healthy: on 2 cores that overlaps ~45 s of waiting with ~20 s of it.
@@ -123,10 +124,8 @@ def provision_cluster(provider, config, network: str) -> None:
     """Starts (or reuses) the cluster on the compose network, loads the task images into it and
     writes the kubeconfig bootstrap uses to seed RBAC and Airflow's connection."""
     from sandbox.cluster import kubeconfig as kc
-    admin = KUBE_DIR / "admin.yaml"
     if provider is None:
-        for path in (admin, CLUSTER_RECORD, HOST_KUBECONFIG):
-            path.unlink(missing_ok=True)
+        forget_cluster()
         return
     # Recorded first, so `make down` finds the cluster even if a later step fails.
     CLUSTER_RECORD.write_text(json.dumps({"provider": provider.name}))
@@ -136,11 +135,11 @@ def provision_cluster(provider, config, network: str) -> None:
     with step("Making the task images available to the cluster"):
         loaded = provider.load_images(config.kubernetes.get("images") or [])
         info(f"loaded: {', '.join(loaded) or 'none (already there)'}")
-    for path, kubeconfig in ((admin, provider.internal_kubeconfig()), (HOST_KUBECONFIG, provider.host_kubeconfig())):
+    host = provider.host_kubeconfig()
+    for path, kubeconfig in ((ADMIN_KUBECONFIG, provider.internal_kubeconfig()), (HOST_KUBECONFIG, host)):
         path.write_text(kc.dump(kubeconfig))
         path.chmod(0o600)
-    server = provider.host_kubeconfig()["clusters"][0]["cluster"]["server"]
-    CLUSTER_RECORD.write_text(json.dumps({"provider": provider.name, "server": server,
+    CLUSTER_RECORD.write_text(json.dumps({"provider": provider.name, "server": host["clusters"][0]["cluster"]["server"],
                                           "namespace": config.kubernetes.get("namespace")}))
 
 
@@ -173,16 +172,10 @@ def down(settings: Settings, volumes: bool = True) -> None:
         # ECS task containers and the cluster node first: while they are attached to the compose
         # network, `compose down` cannot remove it.
         remove_task_containers()
-        cluster = recorded_cluster()
-        if cluster:  # the provider `make up` used; asking select_provider again may start a probe
-            from sandbox.cluster import make_provider
-            provider = make_provider(cluster["provider"], settings)
-        else:
-            provider, _ = cluster_provider(settings)
+        provider = recorded_provider(settings) or cluster_provider(settings)[0]
         if provider is not None:
             provider.delete()
-        for path in (CLUSTER_RECORD, HOST_KUBECONFIG, KUBE_DIR / "admin.yaml"):
-            path.unlink(missing_ok=True)
+        forget_cluster()
         args = ["down", "--remove-orphans", "--timeout", "10"]
         if volumes:
             args.append("--volumes")
@@ -194,6 +187,21 @@ def recorded_cluster() -> dict:
         return json.loads(CLUSTER_RECORD.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def recorded_provider(settings: Settings):
+    """The provider `make up` used, or None: unlike select_provider, no availability probe (for kind
+    that starts a privileged container)."""
+    name = recorded_cluster().get("provider")
+    if not name:
+        return None
+    from sandbox.cluster import make_provider
+    return make_provider(name, settings)
+
+
+def forget_cluster() -> None:
+    for path in (CLUSTER_RECORD, HOST_KUBECONFIG, ADMIN_KUBECONFIG):
+        path.unlink(missing_ok=True)
 
 
 def remove_task_containers() -> None:

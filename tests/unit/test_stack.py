@@ -18,6 +18,7 @@ def calls(tmp_path, monkeypatch):
     monkeypatch.setattr(stack, "KUBE_DIR", kube)
     monkeypatch.setattr(stack, "CLUSTER_RECORD", kube / "cluster.json")
     monkeypatch.setattr(stack, "HOST_KUBECONFIG", kube / "host.yaml")
+    monkeypatch.setattr(stack, "ADMIN_KUBECONFIG", kube / "admin.yaml")
     made = []
 
     class Provider:
@@ -36,7 +37,7 @@ def calls(tmp_path, monkeypatch):
 
 
 def test_down_removes_what_is_on_the_network_before_compose_down(calls):
-    (stack.KUBE_DIR / "admin.yaml").write_text("x")
+    stack.ADMIN_KUBECONFIG.write_text("x")
     stack.HOST_KUBECONFIG.write_text("x")
     stack.CLUSTER_RECORD.write_text(json.dumps({"provider": "offline", "server": "https://127.0.0.1:6443"}))
     stack.down(Settings({}))
