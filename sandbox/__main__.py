@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             print(stack.summary(settings) if stack.is_up(settings) else
                   "The sandbox is not (fully) up:\n" + stack.summary(settings))
+            print(f"\n  {stack.judge_running(settings).reason}")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

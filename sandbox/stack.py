@@ -5,10 +5,11 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import time
 
-from sandbox import host, images
+from sandbox import host, images, provenance
 from sandbox.airflow_api import AirflowClient
 from sandbox.config import load_config
 from sandbox.progress import info, step
@@ -24,6 +25,10 @@ CLUSTER_RECORD = KUBE_DIR / "cluster.json"
 HOST_KUBECONFIG = KUBE_DIR / "host.yaml"
 LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                 "airflow-triggerer"]
+
+
+# Set by compose on every container: the directory `docker compose` ran in, i.e. the checkout.
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
 
 
 class StackError(RuntimeError):
@@ -55,6 +60,14 @@ def up(settings: Settings, build: bool = True) -> float:
     started = time.monotonic()
     config = load_config(ROOT / "sandbox.yaml")  # a bad config stops us before anything changes
     host.preflight()
+    verdict = judge_running(settings)
+    if verdict.action == "replace":
+        info(f"{verdict.reason}: replacing it with this checkout's")
+        down(settings)
+    elif verdict.action == "update":
+        info(verdict.reason)
+    elif verdict.action == "start":
+        check_engine_is_free(settings)
     if build:
         images.build_all(settings)
     provider = select_cluster(settings, config)
@@ -64,6 +77,8 @@ def up(settings: Settings, build: bool = True) -> float:
     # The cluster needs only the compose network, so it starts (and takes the task images) while the
     # services become healthy: on 2 cores that overlaps ~45 s of waiting with ~20 s of it.
     compose("create", "--quiet-pull", "--remove-orphans", *LONG_RUNNING, capture=True)
+    # Recorded as soon as the containers exist, so a later failure leaves them known as this checkout's.
+    provenance.write_record(container_ids(), settings)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
         cluster = background.submit(provision_cluster, provider, config, f"{settings.project}_default")
         with step("Starting services and waiting for their healthchecks"):
@@ -88,14 +103,17 @@ def up_with_summary(settings: Settings) -> None:
 
 @contextlib.contextmanager
 def running(settings: Settings):
-    """The sandbox for the duration of a block: reused if it is up, else brought up (with progress and
-    the summary) and taken down at the end, unless SANDBOX_KEEP=1. ECS task containers are removed
-    either way, so no containers are left behind."""
-    started_here = not is_up(settings)
-    if started_here:
-        up_with_summary(settings)
+    """The sandbox for the duration of a block. A running one is reused only when it is this checkout's
+    and its inputs did not change (provenance); otherwise it is updated or replaced by `make up`'s code
+    path, with progress and the summary. What was brought up here is taken down at the end, unless
+    SANDBOX_KEEP=1. ECS task containers are removed either way, so no containers are left behind."""
+    verdict = judge_running(settings)
+    if verdict.action == "reuse":
+        print(verdict.reason, flush=True)
     else:
-        print("reusing the running sandbox", flush=True)
+        up_with_summary(settings)
+    # An updated sandbox was running before: it stays, like a reused one.
+    started_here = verdict.action in ("start", "replace")
     try:
         yield settings
     finally:
@@ -176,6 +194,7 @@ def down(settings: Settings, volumes: bool = True) -> None:
         if provider is not None:
             provider.delete()
         forget_cluster()
+        provenance.forget_record()
         args = ["down", "--remove-orphans", "--timeout", "10"]
         if volumes:
             args.append("--volumes")
@@ -217,9 +236,74 @@ def remove_task_containers() -> None:
 def is_up(settings: Settings) -> bool:
     """True when every long-running service is healthy and bootstrap exited 0."""
     try:
-        by_name = {s["Service"]: s for s in services()}
+        return healthy(services())
     except (StackError, FileNotFoundError, ValueError):
         return False
-    healthy = all(by_name.get(n, {}).get("Health") == "healthy" for n in LONG_RUNNING)
+
+
+def healthy(svcs: list[dict]) -> bool:
+    by_name = {s["Service"]: s for s in svcs}
     boot = by_name.get("bootstrap", {})
-    return healthy and boot.get("State") == "exited" and boot.get("ExitCode") == 0
+    return (all(by_name.get(n, {}).get("Health") == "healthy" for n in LONG_RUNNING)
+            and boot.get("State") == "exited" and boot.get("ExitCode") == 0)
+
+
+def _label(svc: dict, key: str) -> str:
+    """One label from `compose ps --format json`, whose Labels is "k=v,k=v"."""
+    for pair in (svc.get("Labels") or "").split(","):
+        name, _, value = pair.partition("=")
+        if name == key:
+            return value
+    return ""
+
+
+def container_ids() -> dict[str, str]:
+    return {s["Service"]: s["ID"] for s in services() if s.get("Service") in LONG_RUNNING}
+
+
+def judge_running(settings: Settings) -> provenance.Verdict:
+    """Whether the sandbox of this compose project is this checkout's and current (provenance.judge)."""
+    try:
+        svcs = services()
+    except (StackError, FileNotFoundError, ValueError):
+        svcs = []
+    running = {s["Service"]: {"ID": s.get("ID"), "working_dir": _label(s, WORKING_DIR_LABEL)}
+               for s in svcs if s.get("Service") in LONG_RUNNING}
+    return provenance.judge(running, healthy(svcs), provenance.read_record(), provenance.inputs(settings))
+
+
+def check_engine_is_free(settings: Settings) -> None:
+    """Before a first start: another sandbox (another COMPOSE_PROJECT_NAME) or another program holding
+    what this one needs fails here, with what to change, instead of halfway through `compose up`."""
+    cfg = json.loads(compose("config", "--format", "json", capture=True).stdout)
+    subnets = {c.get("subnet") for c in ((cfg.get("networks") or {}).get("default", {}).get("ipam") or {}).get("config", [])}
+    ids = images._docker("network", "ls", "--quiet").stdout.split()
+    if subnets and ids:
+        nets = json.loads(images._docker("network", "inspect", *ids).stdout or "[]")
+        for net in nets:
+            held = {c.get("Subnet") for c in ((net.get("IPAM") or {}).get("Config") or [])}
+            owner = (net.get("Labels") or {}).get("com.docker.compose.project", "")
+            if subnets & held and owner != settings.project:
+                raise StackError(
+                    f"the Docker network {net.get('Name')!r} (compose project {owner or '?'}) already uses "
+                    f"{', '.join(sorted(subnets & held))}. Two sandboxes cannot run side by side on one engine: "
+                    "each needs its emulator at 169.254.170.2, the only address besides loopback that botocore "
+                    "takes ECS container credentials from. Stop the other one (`make down` in its checkout, or "
+                    f"`docker compose -p {owner or '<project>'} down`), or give this checkout the same "
+                    "COMPOSE_PROJECT_NAME in .env so `make up` replaces it.")
+    for name, svc in (cfg.get("services") or {}).items():
+        for port in svc.get("ports") or []:
+            address, published = port.get("host_ip") or "0.0.0.0", port.get("published")
+            if published and not _port_free(address, int(published)):
+                raise StackError(f"port {address}:{published} (service {name}) is in use by another program; "
+                                 "set AIRFLOW_PORT / LOCALSTACK_PORT in .env to free ports, then `make up`.")
+
+
+def _port_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True

@@ -40,6 +40,11 @@ def aws(sandbox):
             for name in ("s3", "ecs", "logs", "iam", "ecr")}
 
 
+def pytest_collection_modifyitems(items):
+    # Tests that take the sandbox down and bring it back run last, after the others have used it.
+    items.sort(key=lambda item: item.get_closest_marker("replaces_sandbox") is not None)
+
+
 DAG_TIMINGS: list[tuple[str, str, str, float]] = []
 
 

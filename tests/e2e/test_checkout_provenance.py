@@ -1,0 +1,72 @@
+"""`make test` in a second checkout tests that checkout, never the sandbox another one left running.
+
+The reproduction: with this checkout's sandbox up, a copy of the checkout whose poc_ecs_operator
+prints BROKEN-IN-CLONE instead of counting runs `make test`'s code path (`python -m sandbox test`).
+It must replace the running sandbox with its own and fail; an unchanged copy must pass. This
+checkout's sandbox is brought back afterwards, so the rest of the session still has it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import stack
+from sandbox.settings import ROOT
+
+# Runs last (tests/conftest.py): it takes this checkout's sandbox down and brings it back.
+pytestmark = [pytest.mark.e2e, pytest.mark.replaces_sandbox]
+
+SELECTION = "returns_the_count"
+
+
+def copy_checkout(dest: Path) -> Path:
+    """This checkout's files as git sees them (committed or not, ignored files left out), plus .env."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout: {listed.stderr.strip()}")
+    for rel in filter(None, listed.stdout.split("\0")):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    if (ROOT / ".env").exists():  # same COMPOSE_PROJECT_NAME and ports: the clash under test
+        shutil.copy2(ROOT / ".env", dest / ".env")
+    return dest
+
+
+def make_test(checkout: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "SANDBOX_KEEP" and not k.startswith("PYTEST_")}
+    res = subprocess.run([sys.executable, "-m", "sandbox", "test", "-k", SELECTION], cwd=checkout, env=env,
+                         capture_output=True, text=True, timeout=1500)
+    print(f"--- make test in {checkout} (exit {res.returncode}) ---\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}")
+    return res
+
+
+@pytest.fixture
+def restores_this_sandbox(sandbox):
+    yield
+    stack.up(sandbox)
+
+
+def test_a_second_checkout_tests_its_own_dags(tmp_path, restores_this_sandbox):
+    broken = copy_checkout(tmp_path / "broken")
+    dag = broken / "dags" / "poc_ecs_operator.py"
+    source = dag.read_text()
+    counting = "echo counting to {{ params.count_to }}; seq -s, 0 {{ params.count_to }}"
+    assert counting in source
+    dag.write_text(source.replace(counting, "echo BROKEN-IN-CLONE"))
+
+    res = make_test(broken)
+    assert res.returncode != 0, "the broken copy's tests passed: they ran against another checkout's sandbox"
+    assert f"started from {ROOT}" in res.stdout and "replacing it with this checkout's" in res.stdout
+    assert "BROKEN-IN-CLONE" in res.stdout  # the failing XCom/log shows the copy's own DAG ran
+
+    unbroken = copy_checkout(tmp_path / "unbroken")
+    res = make_test(unbroken)
+    assert res.returncode == 0, "the unchanged copy's tests failed"
+    assert "reusing the running sandbox" not in res.stdout
