@@ -40,7 +40,7 @@ test-e2e: $(VENV)/.installed  ## end-to-end tests only
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed  ## measure cold/warm make up, cluster and DAG times (BENCH_ARGS=--skip-cold); writes bench/results/
-	$(PY) -m sandbox.bench $(BENCH_ARGS)
+	$(PY) -m sandbox.host.bench $(BENCH_ARGS)
 
 clean: down  ## stop everything and remove the venv and build files
 	rm -rf $(VENV) .build

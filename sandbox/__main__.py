@@ -5,11 +5,12 @@ import argparse
 import subprocess
 import sys
 
-from sandbox import host, images, stack
-from sandbox.airflow_api import AirflowApiError
-from sandbox.cluster import ClusterError
-from sandbox.config import ConfigError, load_config
-from sandbox.settings import ROOT, load_settings
+from sandbox.core.airflow_api import AirflowApiError
+from sandbox.host import images, preflight, stack
+from sandbox.host.cluster import ClusterError
+from sandbox.host.docker import DockerError
+from sandbox.host.settings import ROOT, load_settings
+from sandbox.seeding.config import ConfigError, load_config
 
 
 def run_tests(settings, pytest_args: list[str]) -> int:
@@ -45,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             load_config(ROOT / "sandbox.yaml")
             print("sandbox.yaml: valid")
         elif args.command == "host":
-            host.preflight()
+            preflight.preflight()
         elif args.command == "build":
-            host.preflight()
+            preflight.preflight()
             images.build_all(settings)
         elif args.command == "up":
             stack.up_with_summary(settings)
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (host.HostError, images.ImageError, stack.StackError, AirflowApiError, ClusterError) as exc:
+    except (preflight.HostError, images.ImageError, stack.StackError, AirflowApiError, ClusterError,
+            DockerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

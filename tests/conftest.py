@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.settings import load_settings
+from sandbox.host.settings import load_settings
 
 
 @pytest.fixture(scope="session")
@@ -18,14 +18,14 @@ def settings():
 
 @pytest.fixture(scope="session")
 def sandbox(settings):
-    from sandbox import stack
+    from sandbox.host import stack
     with stack.running(settings):
         yield settings
 
 
 @pytest.fixture(scope="session")
 def airflow(sandbox):
-    from sandbox.airflow_api import AirflowClient
+    from sandbox.core.airflow_api import AirflowClient
     client = AirflowClient(sandbox.airflow_url, *sandbox.admin)
     client.wait_until_healthy()
     return client

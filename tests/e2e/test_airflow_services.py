@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.stack import compose
+from sandbox.host.stack import compose
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from sandbox.settings import ROOT
-from sandbox.stack import compose
+from sandbox.host.settings import ROOT
+from sandbox.host.stack import compose
 
 pytestmark = pytest.mark.e2e
 

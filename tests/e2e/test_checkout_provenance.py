@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import stack
-from sandbox.settings import ROOT
+from sandbox.host import stack
+from sandbox.host.settings import ROOT
 
 # Runs last (tests/conftest.py): it takes this checkout's sandbox down and brings it back.
 pytestmark = [pytest.mark.e2e, pytest.mark.replaces_sandbox]

@@ -11,15 +11,16 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import subprocess
 import textwrap
 import time
 
 import pytest
 
-from sandbox.cluster import kubeconfig as kc
-from sandbox.cluster.offline import OfflineProvider
-from sandbox.images import LOCAL_PYTHON_BASE
+from sandbox.core import kubeconfig as kc
+from sandbox.core.poll import NotYet, wait_until
+from sandbox.host.cluster.offline import OfflineProvider
+from sandbox.host.docker import docker
+from sandbox.host.images import LOCAL_PYTHON_BASE
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +32,6 @@ TEST_LABEL = "sandbox.test=cluster-offline"
 TIMINGS: dict[str, float] = {}
 
 
-def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, input=input)
-    if check and res.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {res.stderr}")
-    return res
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -47,26 +41,26 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def image(settings):
     for tag in (LOCAL_PYTHON_BASE, settings.get("PYTHON_BASE_IMAGE")):
-        if tag and docker("image", "inspect", tag, check=False).returncode == 0:
+        if tag and docker("image", "inspect", tag).returncode == 0:
             return tag
     pytest.skip("no local Python image to run pods with (make up builds sandbox-base/python:bookworm)")
 
 
 @pytest.fixture(scope="module")
 def network():
-    existing = docker("network", "inspect", "--format", '{{index .Labels "sandbox.test"}}', NETWORK, check=False)
+    existing = docker("network", "inspect", "--format", '{{index .Labels "sandbox.test"}}', NETWORK)
     if existing.returncode == 0 and existing.stdout.strip() != TEST_LABEL.split("=")[1]:
         pytest.fail(f"a Docker network {NETWORK} exists that this test did not create; remove it or rename")
     if existing.returncode != 0:
-        docker("network", "create", "--subnet", SUBNET, "--label", TEST_LABEL, NETWORK)
+        docker("network", "create", "--subnet", SUBNET, "--label", TEST_LABEL, NETWORK, check=True)
     yield NETWORK
-    docker("network", "rm", NETWORK, check=False)
+    docker("network", "rm", NETWORK)
 
 
 @pytest.fixture(scope="module")
 def http_server(network, image):
     """A tiny HTTP server on the network, answering `pong from <name>`."""
-    docker("rm", "-f", HTTP, check=False)
+    docker("rm", "-f", HTTP)
     code = textwrap.dedent("""
         import http.server
         class H(http.server.BaseHTTPRequestHandler):
@@ -76,11 +70,12 @@ def http_server(network, image):
                 self.wfile.write(body)
         http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
     """)
-    docker("run", "-d", "--name", HTTP, "--label", TEST_LABEL, "--network", network, image, "python3", "-c", code)
+    docker("run", "-d", "--name", HTTP, "--label", TEST_LABEL, "--network", network, image, "python3", "-c", code,
+           check=True)
     ip = docker("inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
-                HTTP).stdout.strip()
+                HTTP, check=True).stdout.strip()
     yield ip
-    docker("rm", "-f", HTTP, check=False)
+    docker("rm", "-f", HTTP)
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +107,18 @@ def run_pod(cluster: OfflineProvider, name: str, image: str, code: str, timeout:
             "name": "main", "image": image, "imagePullPolicy": "Never", "command": ["python3", "-c", code]}]},
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished() -> dict:
         pod = json.loads(cluster.kubectl("get", "pod", name, "-o", "json").stdout)
-        if pod["status"].get("phase") in ("Succeeded", "Failed"):
-            return pod
-        if time.monotonic() > deadline:
-            events = cluster.kubectl("get", "events", "--field-selector", f"involvedObject.name={name}",
-                                     check=False).stdout
-            raise AssertionError(f"pod {name} still {pod['status'].get('phase')} after {timeout}s:\n{events}")
-        time.sleep(1)
+        if pod["status"].get("phase") not in ("Succeeded", "Failed"):
+            raise NotYet(f"still {pod['status'].get('phase')}")
+        return pod
+
+    def with_events(message: str) -> AssertionError:
+        events = cluster.kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", check=False).stdout
+        return AssertionError(f"{message}:\n{events}")
+
+    return wait_until(finished, timeout=timeout, interval=1, what=f"pod {name} finished", error=with_events)
 
 
 def exit_code(pod: dict) -> int:
@@ -233,8 +230,7 @@ def test_internal_kubeconfig_is_verified_and_works_from_a_container(cluster, net
         body = json.load(urllib.request.urlopen("{cluster_entry['server']}/api/v1/nodes", context=ctx, timeout=10))
         print(" ".join(n["metadata"]["name"] for n in body["items"]))
     """)
-    res = docker("run", "--rm", "--label", TEST_LABEL, "--network", network, image, "python3", "-c", code,
-                 check=False)
+    res = docker("run", "--rm", "--label", TEST_LABEL, "--network", network, image, "python3", "-c", code)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == NODE
     # The host kubeconfig names 127.0.0.1 and is verified the same way.
@@ -246,15 +242,15 @@ def test_internal_kubeconfig_is_verified_and_works_from_a_container(cluster, net
 
 
 def test_provision_is_idempotent_and_restarts_warm(cluster, network, image):
-    node_id = docker("inspect", "--format", "{{.Id}}", NODE).stdout.strip()
+    node_id = docker("inspect", "--format", "{{.Id}}", NODE, check=True).stdout.strip()
     cluster.provision(network)  # running: reused
-    assert docker("inspect", "--format", "{{.Id}}", NODE).stdout.strip() == node_id
-    docker("stop", NODE)
+    assert docker("inspect", "--format", "{{.Id}}", NODE, check=True).stdout.strip() == node_id
+    docker("stop", NODE, check=True)
     started = time.monotonic()
     cluster.provision(network)  # stopped: started again, same container, same PKI and images
     cluster.wait_ready(timeout=300)
     TIMINGS["warm start (stopped node) to Ready"] = time.monotonic() - started
-    assert docker("inspect", "--format", "{{.Id}}", NODE).stdout.strip() == node_id
+    assert docker("inspect", "--format", "{{.Id}}", NODE, check=True).stdout.strip() == node_id
     assert cluster.load_images([image]) == []  # containerd's volume kept the image
     pod = run_pod(cluster, "after-restart", image, "print('still here')")
     assert pod["status"]["phase"] == "Succeeded"

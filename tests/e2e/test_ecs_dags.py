@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_dags_are_listed_without_import_errors(airflow):
-    from sandbox.stack import EXPECTED_DAGS
+    from sandbox.host.stack import EXPECTED_DAGS
     airflow.wait_for_dags(EXPECTED_DAGS)
     assert airflow.import_errors() == []
     assert set(EXPECTED_DAGS) <= set(airflow.dag_ids())
@@ -33,7 +33,7 @@ def test_poc_ecs_operator_returns_the_count(airflow, run_dag, count_to, expected
 
 
 def test_poc_ecs_operator_rejects_a_negative_count(airflow):
-    from sandbox.airflow_api import AirflowApiError
+    from sandbox.core.airflow_api import AirflowApiError
     with pytest.raises(AirflowApiError, match="HTTP 400"):
         airflow.trigger_dag("poc_ecs_operator", {"count_to": -1})
 
@@ -77,7 +77,7 @@ def test_failing_ecs_tasks_fail_with_the_reason(airflow, run_dag):
 
 def test_a_new_dag_file_is_picked_up(airflow, tmp_path):
     """dags/ is mounted into Airflow: a file dropped there is listed without a restart."""
-    from sandbox.settings import ROOT
+    from sandbox.host.settings import ROOT
     dag_id = f"e2e_new_dag_{int(time.time())}"
     path = ROOT / "dags" / f"{dag_id}.py"
     path.write_text(

@@ -5,11 +5,14 @@ asserts what ECS would report. Needs a running emulator (SANDBOX_AWS_ENDPOINT)
 and a local image with python3, /bin/sh and procps (SANDBOX_TASK_IMAGE).
 """
 
+import functools
 import os
 import time
 import uuid
 
 import pytest
+
+from sandbox.core.poll import wait_until
 
 boto3 = pytest.importorskip("boto3")
 
@@ -42,16 +45,8 @@ def logs():
     return _client("logs")
 
 
-def poll(fn, timeout=60, interval=0.25, what="condition"):
-    """Call ``fn`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+# Task states change within a second, and several tests time how fast: poll often; a timeout fails the test.
+poll = functools.partial(wait_until, interval=0.25, error=pytest.fail.Exception)
 
 
 class Sandbox:
@@ -96,7 +91,7 @@ class Sandbox:
 
     def wait_status(self, task_arn, status, timeout=90):
         return poll(lambda: (lambda t: t if t["lastStatus"] == status else None)(
-            self.describe(task_arn)), timeout, what=f"task {status}")
+            self.describe(task_arn)), timeout=timeout, what=f"task {status}")
 
     def run_to_stop(self, td_arn, overrides=None, timeout=90):
         return self.wait_status(self.run(td_arn, overrides), "STOPPED", timeout)
@@ -113,7 +108,7 @@ class Sandbox:
 
     def wait_log(self, task_arn, container, text, timeout=30):
         return poll(lambda: [line for line in self.log_lines(task_arn, container)
-                             if text in line], timeout, what=f"log line {text!r}")
+                             if text in line], timeout=timeout, what=f"log line {text!r}")
 
     def close(self):
         for arn in self.task_arns:
@@ -311,7 +306,7 @@ def test_non_essential_exit_does_not_stop_the_task(sandbox):
         side = containers_by_name(task)["side"]
         return task if side["lastStatus"] == "STOPPED" and task["lastStatus"] == "RUNNING" else None
 
-    task = poll(side_stopped_while_task_runs, what="side exited, task still RUNNING")
+    task = poll(side_stopped_while_task_runs, timeout=60, what="side exited, task still RUNNING")
     assert containers_by_name(task)["side"]["exitCode"] == 5
     assert containers_by_name(task)["app"]["lastStatus"] == "RUNNING"
     assert task["desiredStatus"] == "RUNNING"
@@ -435,7 +430,7 @@ def test_depends_on_healthy_waits_for_the_docker_health_check(sandbox):
     arn = sandbox.run(td)
 
     task = poll(lambda: (lambda t: t if t["lastStatus"] == "RUNNING" else None)(
-        sandbox.describe(arn)), 60, what="task RUNNING")
+        sandbox.describe(arn)), timeout=60, what="task RUNNING")
     assert containers_by_name(task)["db"]["healthStatus"] == "HEALTHY"
     ready = float(sandbox.wait_log(arn, "db", "ready")[0].split()[1])
     app = float(sandbox.wait_log(arn, "app", "app")[0].split()[1])

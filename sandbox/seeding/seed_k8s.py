@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
-from sandbox.cluster.kubeconfig import ApiClient, current
-from sandbox.config import SeedConfig
-from sandbox.seed_aws import Report
+from sandbox.core.kubeconfig import ApiClient, current
+from sandbox.core.poll import NotYet, wait_until
+from sandbox.seeding.config import SeedConfig
+from sandbox.seeding.seed_aws import Report
 
 
 class KubernetesSeedError(RuntimeError):
@@ -75,16 +75,16 @@ def seed_kubernetes(api: ApiClient, config: SeedConfig, report: Report) -> str:
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
         "metadata": {"name": token_name, "namespace": ns,
                      "annotations": {"kubernetes.io/service-account.name": sa}}}))
-    deadline = time.monotonic() + 60
-    while True:
+
+    def token() -> str:
         res = api.request("GET", f"{base}/secrets/{token_name}")
-        token = ((res.json() if res.status_code == 200 else {}).get("data") or {}).get("token")
-        if token:
-            return base64.b64decode(token).decode()
-        if time.monotonic() > deadline:
-            raise KubernetesSeedError(f"the token controller did not fill secret {ns}/{token_name} within 60s "
-                                      "(is kube-controller-manager running with a service-account key?)")
-        time.sleep(1)
+        value = ((res.json() if res.status_code == 200 else {}).get("data") or {}).get("token")
+        if not value:
+            raise NotYet("no token in it yet (is kube-controller-manager running with a service-account key?)")
+        return base64.b64decode(value).decode()
+
+    return wait_until(token, timeout=60, interval=1, what=f"the token controller filling secret {ns}/{token_name}",
+                      error=KubernetesSeedError)
 
 
 def service_account_kubeconfig(admin_kubeconfig: dict, token: str, config: SeedConfig) -> dict:

@@ -15,8 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.progress import info, step
-from sandbox.settings import ROOT, Settings
+from sandbox.core.progress import info, step
+from sandbox.host.docker import DockerError, docker, docker_pipe, docker_stream
+from sandbox.host.settings import ROOT, Settings
 
 LOCAL_DEBIAN_BASE = "sandbox-base/debian:bookworm"
 LOCAL_PYTHON_BASE = "sandbox-base/python:bookworm"
@@ -69,19 +70,12 @@ def project_images(settings: Settings) -> list[Image]:
     return images
 
 
-def _docker(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, **kw)
-    if check and res.returncode != 0:
-        raise ImageError(f"docker {' '.join(args)} failed:\n{res.stderr[-3000:]}")
-    return res
-
-
 def image_exists(tag: str) -> bool:
-    return _docker("image", "inspect", tag).returncode == 0
+    return docker("image", "inspect", tag).returncode == 0
 
 
 def image_label(tag: str, label: str) -> str | None:
-    res = _docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', tag)
+    res = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', tag)
     return res.stdout.strip() if res.returncode == 0 else None
 
 
@@ -102,7 +96,7 @@ def slim_rootfs(rootfs: Path) -> None:
 
 def _try_pull(tag: str) -> bool:
     try:
-        return _docker("pull", "--quiet", tag, timeout=180).returncode == 0
+        return docker("pull", "--quiet", tag, timeout=180).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -129,7 +123,7 @@ def _build_local_debian_base() -> None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             raise ImageError("The base images cannot be pulled and debootstrap is not installed. Either make "
                              "DEBIAN_BASE_IMAGE / PYTHON_BASE_IMAGE (.env) pullable, or install debootstrap.")
-        from sandbox.host import _apt_install
+        from sandbox.host.preflight import _apt_install
         _apt_install(["debootstrap"])
     mirror = host_apt_mirror()
     with step(f"Building local base {LOCAL_DEBIAN_BASE} (debootstrap bookworm)"), \
@@ -139,13 +133,8 @@ def _build_local_debian_base() -> None:
         if res.returncode != 0:
             raise ImageError(f"debootstrap failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
         slim_rootfs(Path(rootfs))
-        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", "-c", 'CMD ["/bin/bash"]',
-                              "-c", f"LABEL {LOCAL_BASE_REVISION_LABEL}={LOCAL_BASE_REVISION}", "-", LOCAL_DEBIAN_BASE],
-                             stdin=tar.stdout, capture_output=True, text=True)
-        tar.wait()
-        if imp.returncode != 0:
-            raise ImageError(f"docker import failed:\n{imp.stderr[-2000:]}")
+        docker_pipe(["tar", "-C", rootfs, "-c", "."], "import", "-c", 'CMD ["/bin/bash"]',
+                    "-c", f"LABEL {LOCAL_BASE_REVISION_LABEL}={LOCAL_BASE_REVISION}", "-", LOCAL_DEBIAN_BASE)
 
 
 def resolve_bases(settings: Settings) -> dict[str, str]:
@@ -197,19 +186,17 @@ def write_ca_bundle(settings: Settings) -> None:
 def docker_build(tag: str, dockerfile: str, build_args: dict[str, str], labels: dict[str, str] | None = None) -> None:
     """`docker build` from the repo root, showing Docker's steps (and Kubernetes' build phases, `+++`)
     as progress; on failure the last 40 lines go into the error."""
-    cmd = ["docker", "build", "-f", dockerfile, "-t", tag]
+    args = ["build", "-f", dockerfile, "-t", tag]
     for key, value in build_args.items():
-        cmd += ["--build-arg", f"{key}={value}"]
+        args += ["--build-arg", f"{key}={value}"]
     for key, value in (labels or {}).items():
-        cmd += ["--label", f"{key}={value}"]
-    proc = subprocess.Popen([*cmd, "."], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    tail: list[str] = []
-    for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-40:]
-        if line.startswith(("Step ", "+++ ")) or line.startswith("#") and " DONE" not in line and "CACHED" in line:
-            info(line.strip()[:120])
-    if proc.wait() != 0:
-        raise ImageError(f"building {tag} from {dockerfile} failed; last output:\n" + "\n".join(tail))
+        args += ["--label", f"{key}={value}"]
+    try:
+        for line in docker_stream(*args, ".", cwd=ROOT, keep=40):
+            if line.startswith(("Step ", "+++ ")) or line.startswith("#") and " DONE" not in line and "CACHED" in line:
+                info(line.strip()[:120])
+    except DockerError as exc:
+        raise ImageError(f"building {tag} from {dockerfile} failed; last output:\n{exc.output}") from exc
 
 
 def build(image: Image, bases: dict[str, str]) -> None:

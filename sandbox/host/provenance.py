@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.settings import ROOT, Settings
+from sandbox.host.settings import ROOT, Settings
 
 RECORD = ROOT / ".build" / "stack.json"
 COMPOSE_FILE = ROOT / "compose.yaml"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from sandbox.airflow_api import AirflowClient
-from sandbox.config import SeedConfig
-from sandbox.seed_aws import Report
+from sandbox.core.airflow_api import AirflowClient
+from sandbox.seeding.config import SeedConfig
+from sandbox.seeding.seed_aws import Report
 
 
 class SeedError(RuntimeError):

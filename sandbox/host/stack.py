@@ -9,11 +9,12 @@ import socket
 import subprocess
 import time
 
-from sandbox import host, images, provenance
-from sandbox.airflow_api import AirflowClient
-from sandbox.config import load_config
-from sandbox.progress import info, step
-from sandbox.settings import ROOT, Settings
+from sandbox.core.airflow_api import AirflowClient
+from sandbox.core.progress import info, step
+from sandbox.host import images, preflight, provenance
+from sandbox.host.docker import DockerError, docker
+from sandbox.host.settings import ROOT, Settings
+from sandbox.seeding.config import load_config
 
 EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo", "import_vcf", "poc_k8s_operator",
                  "k8s_failure_demo"]
@@ -37,12 +38,8 @@ class StackError(RuntimeError):
 
 def compose(*args: str, check: bool = True, capture: bool = False, timeout: float | None = None
             ) -> subprocess.CompletedProcess:
-    res = subprocess.run(["docker", "compose", *args], cwd=ROOT, text=True, timeout=timeout,
-                         capture_output=capture)
-    if check and res.returncode != 0:
-        detail = (res.stderr or "")[-3000:] if capture else ""
-        raise StackError(f"docker compose {' '.join(args)} failed (exit {res.returncode}). {detail}")
-    return res
+    """`docker compose` in the checkout (its compose.yaml and .env); capture=False shows its progress."""
+    return docker("compose", *args, check=check, capture=capture, timeout=timeout, cwd=ROOT)
 
 
 def services() -> list[dict]:
@@ -59,7 +56,7 @@ def up(settings: Settings, build: bool = True) -> float:
     """Preflight, build, start, wait healthy, bootstrap. Returns the seconds it took."""
     started = time.monotonic()
     config = load_config(ROOT / "sandbox.yaml")  # a bad config stops us before anything changes
-    host.preflight()
+    preflight.preflight()
     verdict = judge_running(settings)
     if verdict.action == "replace":
         info(f"{verdict.reason}: replacing it with this checkout's")
@@ -127,7 +124,7 @@ def cluster_provider(settings: Settings):
     """The configured Kubernetes provider and why it was chosen, or (None, reason) for K8S_PROVIDER=none."""
     if settings.get("K8S_PROVIDER", "auto").strip().lower() == "none":
         return None, "K8S_PROVIDER=none: no Kubernetes cluster"
-    from sandbox.cluster import select_provider
+    from sandbox.host.cluster import select_provider
     return select_provider(settings)
 
 
@@ -141,7 +138,7 @@ def select_cluster(settings: Settings, config):
 def provision_cluster(provider, config, network: str) -> None:
     """Starts (or reuses) the cluster on the compose network, loads the task images into it and
     writes the kubeconfig bootstrap uses to seed RBAC and Airflow's connection."""
-    from sandbox.cluster import kubeconfig as kc
+    from sandbox.core import kubeconfig as kc
     if provider is None:
         forget_cluster()
         return
@@ -214,7 +211,7 @@ def recorded_provider(settings: Settings):
     name = recorded_cluster().get("provider")
     if not name:
         return None
-    from sandbox.cluster import make_provider
+    from sandbox.host.cluster import make_provider
     return make_provider(name, settings)
 
 
@@ -225,11 +222,9 @@ def forget_cluster() -> None:
 
 def remove_task_containers() -> None:
     """ECS task containers are started by the emulator, not compose; remove the ones it left."""
-    res = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-arn"],
-                         capture_output=True, text=True)
-    ids = res.stdout.split()
+    ids = docker("ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-arn").stdout.split()
     if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+        docker("rm", "-f", *ids)
         info(f"removed {len(ids)} ECS task container(s)")
 
 
@@ -237,7 +232,7 @@ def is_up(settings: Settings) -> bool:
     """True when every long-running service is healthy and bootstrap exited 0."""
     try:
         return healthy(services())
-    except (StackError, FileNotFoundError, ValueError):
+    except (DockerError, FileNotFoundError, ValueError):
         return False
 
 
@@ -265,7 +260,7 @@ def judge_running(settings: Settings) -> provenance.Verdict:
     """Whether the sandbox of this compose project is this checkout's and current (provenance.judge)."""
     try:
         svcs = services()
-    except (StackError, FileNotFoundError, ValueError):
+    except (DockerError, FileNotFoundError, ValueError):
         svcs = []
     running = {s["Service"]: {"ID": s.get("ID"), "working_dir": _label(s, WORKING_DIR_LABEL)}
                for s in svcs if s.get("Service") in LONG_RUNNING}
@@ -277,9 +272,9 @@ def check_engine_is_free(settings: Settings) -> None:
     what this one needs fails here, with what to change, instead of halfway through `compose up`."""
     cfg = json.loads(compose("config", "--format", "json", capture=True).stdout)
     subnets = {c.get("subnet") for c in ((cfg.get("networks") or {}).get("default", {}).get("ipam") or {}).get("config", [])}
-    ids = images._docker("network", "ls", "--quiet").stdout.split()
+    ids = docker("network", "ls", "--quiet").stdout.split()
     if subnets and ids:
-        nets = json.loads(images._docker("network", "inspect", *ids).stdout or "[]")
+        nets = json.loads(docker("network", "inspect", *ids).stdout or "[]")
         for net in nets:
             held = {c.get("Subnet") for c in ((net.get("IPAM") or {}).get("Config") or [])}
             owner = (net.get("Labels") or {}).get("com.docker.compose.project", "")

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.cluster import kubeconfig as kc
-from sandbox.cluster.base import ClusterError, ClusterProvider, docker, docker_engine_ok
-from sandbox.progress import info, step
-from sandbox.settings import ROOT, Settings
+from sandbox.core import kubeconfig as kc
+from sandbox.core.progress import info, step
+from sandbox.host.cluster.base import ClusterError, ClusterProvider, docker_engine_ok
+from sandbox.host.docker import docker
+from sandbox.host.settings import ROOT, Settings
 
 CONFIG = ROOT / "kind" / "cluster.yaml"
 
@@ -59,7 +60,7 @@ class KindProvider(ClusterProvider):
         ok, engine = docker_engine_ok()
         if not ok:
             return False, engine
-        from sandbox.images import LOCAL_DEBIAN_BASE
+        from sandbox.host.images import LOCAL_DEBIAN_BASE
         probe_images = [self.node_image, self.settings.get("DEBIAN_BASE_IMAGE", "debian:bookworm-slim"),
                         LOCAL_DEBIAN_BASE]
         ok, why = privileged_containers_work(probe_images)

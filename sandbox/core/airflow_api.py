@@ -11,6 +11,8 @@ from typing import Any
 
 import requests
 
+from sandbox.core.poll import NotYet, wait_until
+
 TERMINAL_RUN_STATES = {"success", "failed"}
 
 
@@ -59,18 +61,18 @@ class AirflowClient:
 
     # --- readiness ------------------------------------------------------------------------
     def wait_until_healthy(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             try:
                 resp = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
-                if resp.ok and resp.json().get("metadatabase", {}).get("status") == "healthy":
-                    return
-                last = resp.text[:200]
+                database = resp.json().get("metadatabase", {}).get("status") if resp.ok else None
             except requests.RequestException as exc:
-                last = str(exc)
-            time.sleep(2)
-        raise AirflowApiError(f"Airflow at {self.base_url} not healthy after {timeout:.0f}s: {last}")
+                raise NotYet(str(exc)) from exc
+            if database != "healthy":
+                raise NotYet(resp.text[:200])
+            return True
+
+        wait_until(healthy, timeout=timeout, interval=2, what=f"Airflow at {self.base_url} healthy",
+                   error=AirflowApiError)
 
     # --- connections and variables --------------------------------------------------------
     def get_connection(self, conn_id: str) -> dict | None:
@@ -113,15 +115,17 @@ class AirflowClient:
         return self.get("importErrors", limit=1000)["import_errors"]
 
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        def listed() -> bool:
             missing = sorted(set(dag_ids) - set(self.dag_ids()))
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                errors = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in self.import_errors())
-                raise AirflowApiError(f"DAGs not listed after {timeout:.0f}s: {missing}. Import errors: {errors or 'none'}")
-            time.sleep(2)
+            if missing:
+                raise NotYet(f"missing {missing}")
+            return True
+
+        def with_import_errors(message: str) -> AirflowApiError:
+            errors = "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}" for e in self.import_errors())
+            return AirflowApiError(f"{message}. Import errors: {errors or 'none'}")
+
+        wait_until(listed, timeout=timeout, interval=2, what="DAGs listed", error=with_import_errors)
 
     def trigger_dag(self, dag_id: str, conf: dict | None = None) -> str:
         from datetime import datetime, timezone
@@ -129,16 +133,17 @@ class AirflowClient:
         return self.request("POST", f"dags/{dag_id}/dagRuns", json=body).json()["dag_run_id"]
 
     def wait_for_dag_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
+        def finished() -> dict:
             run = self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}")
-            if run["state"] in TERMINAL_RUN_STATES:
-                return run
-            if time.monotonic() > deadline:
-                states = {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
-                raise AirflowApiError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s; "
-                                      f"tasks: {states}")
-            time.sleep(1)
+            if run["state"] not in TERMINAL_RUN_STATES:
+                raise NotYet(f"still {run['state']}")
+            return run
+
+        def with_task_states(message: str) -> AirflowApiError:
+            return AirflowApiError(f"{message}; tasks: {self.task_states(dag_id, run_id)}")
+
+        return wait_until(finished, timeout=timeout, interval=1, what=f"{dag_id} run {run_id} finished",
+                          error=with_task_states)
 
     def run_dag(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> tuple[str, str, float]:
         """Triggers a run, waits for it to finish; returns (run_id, state, seconds from trigger)."""

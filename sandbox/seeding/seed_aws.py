@@ -14,8 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sandbox import vcf
-from sandbox.config import SeedConfig
+from sandbox.seeding import vcf
+from sandbox.seeding.config import SeedConfig
 
 Report = Callable[[str, str, str], None]  # (kind, name, outcome)
 

@@ -13,15 +13,15 @@ import hashlib
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
-from sandbox.cluster import kubeconfig as kc
-from sandbox.cluster.base import (API_SERVER_PORT_IN_NETWORK, ClusterError, ClusterProvider, docker,
-                                  docker_engine_ok)
-from sandbox.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, image_label, resolve_bases
-from sandbox.progress import info, step
-from sandbox.settings import ROOT, Settings
+from sandbox.core import kubeconfig as kc
+from sandbox.core.poll import NotYet, wait_until
+from sandbox.core.progress import info, step
+from sandbox.host.cluster.base import API_SERVER_PORT_IN_NETWORK, ClusterError, ClusterProvider, docker_engine_ok
+from sandbox.host.docker import DockerError, docker, docker_pipe
+from sandbox.host.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, image_label, resolve_bases
+from sandbox.host.settings import ROOT, Settings
 
 BINARIES_IMAGE = "sandbox/k8s-binaries:1.20.2"
 NODE_IMAGE = "sandbox/k8s-node:1.20.2"
@@ -258,34 +258,29 @@ class OfflineProvider(ClusterProvider):
             if present.get(ref, {}).get("sandbox.docker-id") == wanted:
                 continue
             with step(f"Loading {tag} into the cluster"):
-                save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
-                imp = subprocess.run(["docker", "exec", "-i", self.node, "ctr", "-n", "k8s.io", "images",
-                                      "import", "-"], stdin=save.stdout, capture_output=True, text=True)
-                save.stdout.close()
-                if save.wait() != 0 or imp.returncode != 0:
-                    raise ClusterError(f"loading {tag} failed:\n{imp.stderr[-2000:]}")
+                try:
+                    docker_pipe(["docker", "save", tag], "exec", "-i", self.node, "ctr", "-n", "k8s.io", "images",
+                                "import", "-")
+                except DockerError as exc:
+                    raise ClusterError(f"loading {tag} failed: {exc}") from exc
                 self.exec("ctr", "-n", "k8s.io", "images", "label", ref, f"sandbox.docker-id={wanted}")
             loaded.append(tag)
         return loaded
 
     # --- kubeconfigs -----------------------------------------------------------------------------
     def _pki(self) -> tuple[str, str, str]:
-        out = self.exec("sh", "-c", f"cat {PKI}/ca.crt; echo '-----SPLIT-----'; cat {PKI}/admin.crt; "
-                                    f"echo '-----SPLIT-----'; cat {PKI}/admin.key", timeout=30).stdout
-        parts = out.split("-----SPLIT-----\n")
-        if len(parts) != 3 or "BEGIN CERTIFICATE" not in parts[0]:
-            raise ClusterError(f"the node {self.node} has no PKI yet (is it running?)")
+        """The node's CA, admin certificate and key; NotYet while the node has not written them."""
+        res = self.exec("sh", "-c", f"cat {PKI}/ca.crt; echo '-----SPLIT-----'; cat {PKI}/admin.crt; "
+                                    f"echo '-----SPLIT-----'; cat {PKI}/admin.key", check=False, timeout=30)
+        parts = res.stdout.split("-----SPLIT-----\n")
+        if res.returncode != 0 or len(parts) != 3 or "BEGIN CERTIFICATE" not in parts[0]:
+            said = res.stderr.strip()[-500:]
+            raise NotYet(f"the node {self.node} has no PKI yet (is it running?){': ' + said if said else ''}")
         return parts[0], parts[1], parts[2]
 
     def _pki_when_ready(self, timeout: float = 60) -> tuple[str, str, str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self._pki()
-            except ClusterError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        return wait_until(self._pki, timeout=timeout, interval=0.5, what=f"the PKI of the Kubernetes node {self.node}",
+                          error=ClusterError)
 
     def internal_kubeconfig(self) -> dict:
         ca, cert, key = self._pki_when_ready()

@@ -1,6 +1,6 @@
 """The one-shot bootstrap: validates sandbox.yaml, waits for the emulator and Airflow, then seeds.
 
-Runs as the compose service `bootstrap` (`python -m sandbox.bootstrap`). Endpoints come from the
+Runs as the compose service `bootstrap` (`python -m sandbox.seeding.bootstrap`). Endpoints come from the
 environment so the same code seeds from inside compose or from the host.
 """
 from __future__ import annotations
@@ -13,22 +13,24 @@ import time
 
 import requests
 
-from sandbox import seed_airflow, seed_aws, seed_k8s
-from sandbox.airflow_api import AirflowClient
-from sandbox.config import ConfigError, SeedConfig, load_config
+from sandbox.core.airflow_api import AirflowClient
+from sandbox.core.poll import NotYet, wait_until
+from sandbox.seeding import seed_airflow, seed_aws, seed_k8s
+from sandbox.seeding.config import ConfigError, SeedConfig, load_config
 
 
 def wait_for_emulator(endpoint: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def healthy() -> bool:
         try:
-            if requests.get(f"{endpoint}/_localstack/health", timeout=3).ok:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"AWS emulator at {endpoint} did not answer /_localstack/health within {timeout:.0f}s")
-        time.sleep(1)
+            res = requests.get(f"{endpoint}/_localstack/health", timeout=3)
+        except requests.RequestException as exc:
+            raise NotYet(str(exc)) from exc
+        if not res.ok:
+            raise NotYet(f"HTTP {res.status_code}")
+        return True
+
+    wait_until(healthy, timeout=timeout, interval=1, what=f"AWS emulator at {endpoint} answering /_localstack/health",
+               error=RuntimeError)
 
 
 def docker_push(local_image: str, remote_ref: str) -> str:
@@ -68,7 +70,7 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
     seed_aws.seed_task_definitions(clients["ecs"], config, registry, report)
     generated = []
     if config.kubernetes and kubeconfig:
-        from sandbox.cluster.kubeconfig import ApiClient, current
+        from sandbox.core.kubeconfig import ApiClient, current
         print(f"==> Seeding Kubernetes at {current(kubeconfig)[2]['server']}", flush=True)
         with ApiClient(kubeconfig, timeout=30) as api:
             token = seed_k8s.seed_kubernetes(api, config, report)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig = None
     kubeconfig_path = os.environ.get("SANDBOX_KUBECONFIG")
     if kubeconfig_path and os.path.isfile(kubeconfig_path):
-        from sandbox.cluster import kubeconfig as kc
+        from sandbox.core import kubeconfig as kc
         with open(kubeconfig_path) as fh:
             kubeconfig = kc.load(fh.read())
     counts = run(config, endpoint, registry, airflow, kubeconfig)
