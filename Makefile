@@ -5,14 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down status logs test test-unit test-e2e bench validate clean
+.PHONY: help up down status logs test test-unit test-e2e bench validate parse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt
+# The checkout is installed in the venv (editable) so its pytest plugin (pytest11 entry point)
+# reaches a project's tests.
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 up: $(VENV)/.installed  ## set up Docker if needed, build images, start and seed the sandbox
@@ -27,10 +30,13 @@ status: $(VENV)/.installed  ## services, health, URLs
 logs:  ## follow the services' logs (SERVICE=name for one)
 	docker compose logs --follow --tail 100 $(SERVICE)
 
-validate: $(VENV)/.installed  ## check sandbox.yaml without changing anything
+validate: $(VENV)/.installed  ## check the project (SANDBOX_PROJECT): layout, sandbox.yaml, airflow_settings.yaml
 	$(PY) -m sandbox validate
 
-test: $(VENV)/.installed  ## unit tests, then the end-to-end suite (brings the sandbox up, or reuses it)
+parse: $(VENV)/.installed  ## import the project's DAG files in its Airflow image; list import errors (file:line)
+	$(PY) -m sandbox parse
+
+test: $(VENV)/.installed  ## unit + e2e tests; with SANDBOX_PROJECT, that project's tests/ (brings the sandbox up, or reuses it)
 	$(PY) -m sandbox test $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed  ## unit tests only (no Docker)

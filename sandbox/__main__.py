@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -9,14 +10,29 @@ from sandbox.core.airflow_api import AirflowApiError
 from sandbox.host import images, preflight, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError
+from sandbox.host.project import ProjectError, load_project
 from sandbox.host.settings import ROOT, load_settings
-from sandbox.seeding.config import ConfigError, load_config
+from sandbox.seeding.config import ConfigError
 
 
 def run_tests(settings, pytest_args: list[str]) -> int:
-    """Unit tests first (no Docker); then the e2e suite against the running sandbox, or one brought
-    up here with visible progress and taken down afterwards (stack.running)."""
+    """The sandbox's own project: unit tests first (no Docker), then the e2e suite. Another project
+    (SANDBOX_PROJECT): its DAG files parsed, then its tests/. Either runs against the running sandbox
+    if it is this checkout's and current, or one brought up here and taken down afterwards
+    (stack.running); the tests get the sandbox's pytest plugin (sandbox.testing.plugin)."""
     pytest = [sys.executable, "-m", "pytest"]
+    project = load_project(settings)
+    if not project.is_default:
+        if project.tests is None:
+            raise ProjectError(f"{project.root / 'tests'}: missing; `make test` runs a project's tests/ "
+                               "(see examples/genomics/tests for tests using the sandbox's fixtures)")
+        with stack.running(settings):
+            parsed = stack.parse_dags(settings)
+            if parsed != 0:
+                return parsed
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project.root),
+                                                                             os.environ.get("PYTHONPATH")]))}
+            return subprocess.run([*pytest, str(project.tests), *pytest_args], cwd=project.root, env=env).returncode
     unit = subprocess.run([*pytest, "tests/unit", *pytest_args], cwd=ROOT)
     if unit.returncode not in (0, 5):  # 5: the selection matched no unit test
         return unit.returncode
@@ -35,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show the services and their health")
     sub.add_parser("build", help="build the images only")
     sub.add_parser("host", help="install/start Docker and Compose v2 where missing")
-    sub.add_parser("validate", help="validate sandbox.yaml")
+    sub.add_parser("validate", help="check the project: its layout, sandbox.yaml and airflow_settings.yaml")
+    sub.add_parser("parse", help="import the project's DAG files in its Airflow image and list import errors")
     sub.add_parser("test", help="unit tests, then the e2e tests against the sandbox (extra args go to pytest)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "test":
@@ -43,13 +60,24 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     try:
         if args.command == "validate":
-            load_config(ROOT / "sandbox.yaml")
-            print("sandbox.yaml: valid")
+            project = load_project(settings)
+            stack.seed_config(project)
+            print(f"{project.name}: valid")
+            for notice in project.notices():
+                print(f"  note: {notice}")
+        elif args.command == "parse":
+            preflight.preflight()
+            project = load_project(settings)
+            images.build_all(settings, stack.seed_config(project).images)
+            stack.build_project_airflow(project)
+            return stack.parse_dags(settings)
         elif args.command == "host":
             preflight.preflight()
         elif args.command == "build":
             preflight.preflight()
-            images.build_all(settings)
+            project = load_project(settings)
+            images.build_all(settings, stack.seed_config(project).images)
+            stack.build_project_airflow(project)
         elif args.command == "up":
             stack.up_with_summary(settings)
         elif args.command == "test":
@@ -64,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (preflight.HostError, images.ImageError, stack.StackError, AirflowApiError, ClusterError,
-            DockerError) as exc:
+            DockerError, ProjectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -35,12 +35,13 @@ def _tail(stderr: str | bytes | None) -> str:
 
 
 def docker(*args: str, check: bool = False, input: str | bytes | None = None, timeout: float | None = None,
-           capture: bool = True, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+           capture: bool = True, cwd: str | Path | None = None, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess:
     """`docker *args`, text mode unless `input` is bytes. capture=False lets its output through to the
     terminal (progress of `compose up`); the error then has the exit status only."""
     text = not isinstance(input, bytes)
     res = subprocess.run(["docker", *args], capture_output=capture, text=text, input=input, timeout=timeout,
-                         cwd=cwd)
+                         cwd=cwd, env=env)
     if check and res.returncode != 0:
         raise DockerError(["docker", *args], res.returncode, _tail(res.stderr))
     return res

@@ -49,6 +49,13 @@ class ImageError(RuntimeError):
     pass
 
 
+AIRFLOW_IMAGE = "sandbox/airflow:3.3.2"  # images.yaml; a project's requirements go on top of it
+# The sandbox's own service images, declared like a project's task images (sandbox.yaml `images:`).
+SERVICE_IMAGES = ROOT / "images.yaml"
+# Placeholders a declared image's build_args may use: the bases resolve_bases chose.
+BASE_PLACEHOLDERS = {"{python_base}": "python", "{debian_base}": "debian"}
+
+
 @dataclass(frozen=True)
 class Image:
     """A locally built image: its tag, Dockerfile, and which base (python or debian) it starts from."""
@@ -58,16 +65,10 @@ class Image:
     base: str  # "python" | "debian"
 
 
-def project_images(settings: Settings) -> list[Image]:
-    images = [
-        Image("sandbox/postgres:15", "airflow/postgres/Dockerfile", "debian"),
-        Image("sandbox/airflow:3.3.2", "airflow/Dockerfile", "python"),
-        Image("sandbox/bootstrap:latest", "bootstrap/Dockerfile", "python"),
-        Image("sandbox/task:1.0", "images/task/Dockerfile", "python"),
-    ]
-    if settings.get("LOCALSTACK_IMAGE").startswith("sandbox/localstack:"):
-        images.insert(0, Image(settings["LOCALSTACK_IMAGE"], "localstack/Dockerfile", "python"))
-    return images
+def service_images(used: set[str]) -> list[dict]:
+    """images.yaml's images that compose runs (`used`): the emulator's is skipped for LocalStack Pro."""
+    from sandbox.seeding.config import load_images
+    return [i for i in load_images(SERVICE_IMAGES) if i["tag"] in used]
 
 
 def image_exists(tag: str) -> bool:
@@ -146,13 +147,13 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
     for kind, tag in wanted.items():
         # A local base exists because `tag` could not be pulled on an earlier run: keep using it
         # rather than try again (up to 3 min on a network that hangs) on every `make up`.
-        if image_exists(tag) or (not image_exists(local[kind]) and _try_pull(tag)):
+        if (image_exists(tag) and not _local(tag)) or (not image_exists(local[kind]) and _try_pull(tag)):
             bases[kind] = tag
     if len(bases) == 2:
         return bases
     missing = ", ".join(t for k, t in wanted.items() if k not in bases)
-    info(f"using local Debian bookworm bases in place of {missing} "
-         f"(`docker rmi {' '.join(local[k] for k in wanted if k not in bases)}` to try pulling again)")
+    info(f"using local Debian bookworm bases in place of {missing}, under those names too "
+         f"(`docker rmi {' '.join(local[k] + ' ' + wanted[k] for k in wanted if k not in bases)}` to try pulling again)")
     if "debian" not in bases:
         if image_label(LOCAL_DEBIAN_BASE, LOCAL_BASE_REVISION_LABEL) != LOCAL_BASE_REVISION:
             _build_local_debian_base()  # missing, or made by an older recipe
@@ -160,7 +161,17 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
     if "python" not in bases:  # built every time: instant from cache unless its Dockerfile or base changed
         build(Image(LOCAL_PYTHON_BASE, "images/base/python.Dockerfile", "debian"), bases)
         bases["python"] = LOCAL_PYTHON_BASE
+    for kind, tag in wanted.items():
+        if bases[kind] == local[kind]:
+            # A team's unmodified `FROM python:3.12-slim-bookworm` / `FROM debian:bookworm-slim`
+            # then builds on the local base instead of failing to pull.
+            docker("tag", local[kind], tag, check=True)
     return bases
+
+
+def _local(tag: str) -> bool:
+    """Whether `tag` is one of the local debootstrap bases (they carry the revision label)."""
+    return bool(image_label(tag, LOCAL_BASE_REVISION_LABEL))
 
 
 def write_ca_bundle(settings: Settings) -> None:
@@ -183,16 +194,17 @@ def write_ca_bundle(settings: Settings) -> None:
         CA_BUNDLE.write_text(content)
 
 
-def docker_build(tag: str, dockerfile: str, build_args: dict[str, str], labels: dict[str, str] | None = None) -> None:
-    """`docker build` from the repo root, showing Docker's steps (and Kubernetes' build phases, `+++`)
-    as progress; on failure the last 40 lines go into the error."""
-    args = ["build", "-f", dockerfile, "-t", tag]
+def docker_build(tag: str, dockerfile: str | Path, build_args: dict[str, str], labels: dict[str, str] | None = None,
+                 context: Path = ROOT) -> None:
+    """`docker build` (from the repo root unless `context` says otherwise), showing Docker's steps (and
+    Kubernetes' build phases, `+++`) as progress; on failure the last 40 lines go into the error."""
+    args = ["build", "-f", str(dockerfile), "-t", tag]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     for key, value in (labels or {}).items():
         args += ["--label", f"{key}={value}"]
     try:
-        for line in docker_stream(*args, ".", cwd=ROOT, keep=40):
+        for line in docker_stream(*args, ".", cwd=context, keep=40):
             if line.startswith(("Step ", "+++ ")) or line.startswith("#") and " DONE" not in line and "CACHED" in line:
                 info(line.strip()[:120])
     except DockerError as exc:
@@ -204,10 +216,40 @@ def build(image: Image, bases: dict[str, str]) -> None:
         docker_build(image.tag, image.dockerfile, {"BASE_IMAGE": bases[image.base]})
 
 
-def build_all(settings: Settings) -> list[str]:
+def build_declared(image: dict, bases: dict[str, str]) -> None:
+    """One image declared in images.yaml or a project's sandbox.yaml (config.check_images' shape)."""
+    args = {}
+    for key, value in image["build_args"].items():
+        for placeholder, kind in BASE_PLACEHOLDERS.items():
+            value = value.replace(placeholder, bases[kind])
+        args[key] = value
+    shown = image["dockerfile"].relative_to(ROOT) if image["dockerfile"].is_relative_to(ROOT) else image["dockerfile"]
+    with step(f"Building {image['tag']} ({shown})"):
+        _say_python_version_once(image["dockerfile"], bases)
+        docker_build(image["tag"], image["dockerfile"], args, context=image["context"])
+
+
+_python_note_given = False
+
+
+def _say_python_version_once(dockerfile: Path, bases: dict[str, str]) -> None:
+    global _python_note_given
+    if _python_note_given or not _local(bases["python"]):
+        return
+    from_python = re.search(r"^\s*FROM\s+(?:--\S+\s+)?(python:\S+)", dockerfile.read_text(), re.M | re.I)
+    if from_python and not from_python.group(1).startswith("python:3.11"):
+        info(f"note: no registry, so {from_python.group(1)} is the local base: Debian bookworm's Python 3.11 "
+             "(bookworm has no newer Python package); pip, python and the CA bundle work as upstream")
+        _python_note_given = True
+
+
+def build_all(settings: Settings, project_images: list[dict] = ()) -> list[str]:
+    """The service images compose runs, then the project's declared images. Docker's layer cache
+    makes an unchanged image instant; only what changed is rebuilt."""
     write_ca_bundle(settings)
     bases = resolve_bases(settings)
-    images = project_images(settings)
+    from sandbox.host.stack import compose_images
+    images = [*service_images(compose_images()), *project_images]
     for image in images:
-        build(image, bases)
-    return [i.tag for i in images]
+        build_declared(image, bases)
+    return [i["tag"] for i in images]

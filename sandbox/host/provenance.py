@@ -15,49 +15,61 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from sandbox.host.settings import ROOT, Settings
 
 RECORD = ROOT / ".build" / "stack.json"
 COMPOSE_FILE = ROOT / "compose.yaml"
-CONFIG_FILE = ROOT / "sandbox.yaml"
-# Every image builds from the checkout root with this allow-list: what it lets through is what the
-# images are made of.
-DOCKERIGNORE = ROOT / ".dockerignore"
-SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
+SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".git", ".venv", "node_modules"}
 
 
 def _digest_tree(path: Path) -> str:
     sha = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
-        rel = file.relative_to(ROOT)
+        rel = file.relative_to(path if path.is_dir() else path.parent)
         if SKIPPED_PARTS & set(rel.parts) or file.suffix == ".pyc":
             continue
         sha.update(str(rel).encode() + b"\0" + file.read_bytes() + b"\0")
     return sha.hexdigest()[:12] if files else "missing"
 
 
-def image_context_paths() -> list[Path]:
-    """The paths `.dockerignore` lets into the images' build context (its `!path` lines)."""
-    paths = []
-    for line in DOCKERIGNORE.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("!"):
-            paths.append(ROOT / line[1:].strip("/"))
-    return paths
+def context_paths(context: Path) -> list[Path]:
+    """What a build context sends to Docker: the `!path` lines of its `.dockerignore` when that is an
+    allow-list (the checkout's own is), else the whole folder."""
+    ignore = context / ".dockerignore"
+    lines = [ln.strip() for ln in ignore.read_text().splitlines()] if ignore.is_file() else []
+    allowed = [context / ln[1:].strip("/") for ln in lines if ln.startswith("!")]
+    return allowed if "*" in lines and allowed else [context]
+
+
+def _declared_contexts(config: Path) -> list[Path]:
+    """The build contexts a sandbox.yaml / images.yaml declares (read leniently: validation is elsewhere)."""
+    try:
+        images = (yaml.safe_load(config.read_text()) or {}).get("images") or []
+        return [(config.parent / str(i["context"])).resolve() for i in images if isinstance(i, dict) and "context" in i]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
 
 
 def inputs(settings: Settings) -> dict[str, str]:
     """A short digest per input that decides what the sandbox runs, keyed by what a user would edit.
     The DAGs are not here: they are mounted, so an edit shows in the running sandbox by itself."""
+    from sandbox.host.project import selected_project
+    from sandbox.host.images import SERVICE_IMAGES
+    project = selected_project(settings)
     digests = {
+        "project": project.name,
         "compose.yaml": _digest_tree(COMPOSE_FILE),
-        "sandbox.yaml": _digest_tree(CONFIG_FILE),
         "settings (.env)": hashlib.sha256(json.dumps(settings.values, sort_keys=True).encode()).hexdigest()[:12],
     }
-    for path in image_context_paths():
-        name = str(path.relative_to(ROOT)) + ("/" if path.is_dir() else "")
-        digests[f"image input {name}"] = _digest_tree(path) if path.exists() else "missing"
+    for name in ("sandbox.yaml", "airflow_settings.yaml", "requirements.txt"):
+        digests[name] = _digest_tree(project.root / name) if (project.root / name).is_file() else "missing"
+    contexts = {c for config in (SERVICE_IMAGES, project.config) for c in _declared_contexts(config)}
+    for path in sorted({p for c in contexts for p in context_paths(c)}):
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+        digests[f"image input {name}{'/' if path.is_dir() else ''}"] = _digest_tree(path) if path.exists() else "missing"
     return digests
 
 

@@ -11,11 +11,14 @@ import time
 
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import info, step
+from sandbox.core.poll import NotYet, wait_until
 from sandbox.host import images, preflight, provenance
 from sandbox.host.docker import DockerError, docker
-from sandbox.host.settings import ROOT, Settings
-from sandbox.seeding.config import load_config
+from sandbox.host.project import EMPTY_DIR, PROJECT_AIRFLOW_DOCKERFILE, Project, load_project, selected_project
+from sandbox.host.settings import ROOT, Settings, load_settings
+from sandbox.seeding.bootstrap import load_seed
 
+# The sandbox's own project's DAGs (its tests check them all).
 EXPECTED_DAGS = ["poc_ecs_operator", "upload_file_to_s3", "ecs_failure_demo", "import_vcf", "poc_k8s_operator",
                  "k8s_failure_demo"]
 KUBE_DIR = ROOT / ".build" / "kube"
@@ -38,8 +41,20 @@ class StackError(RuntimeError):
 
 def compose(*args: str, check: bool = True, capture: bool = False, timeout: float | None = None
             ) -> subprocess.CompletedProcess:
-    """`docker compose` in the checkout (its compose.yaml and .env); capture=False shows its progress."""
-    return docker("compose", *args, check=check, capture=capture, timeout=timeout, cwd=ROOT)
+    """`docker compose` in the checkout (its compose.yaml and .env, and the selected project's mounts
+    and Airflow image); capture=False shows its progress."""
+    env = {**os.environ, **selected_project(load_settings()).compose_env()}
+    return docker("compose", *args, check=check, capture=capture, timeout=timeout, cwd=ROOT, env=env)
+
+
+def compose_images() -> set[str]:
+    """The images compose.yaml's services run, with the project's settings."""
+    return set(compose("config", "--images", capture=True).stdout.split())
+
+
+def seed_config(project: Project):
+    """The project's sandbox.yaml with its airflow_settings.yaml merged in, checked as a whole."""
+    return load_seed(project.config, project.root / "airflow_settings.yaml")
 
 
 def services() -> list[dict]:
@@ -55,7 +70,11 @@ def services() -> list[dict]:
 def up(settings: Settings, build: bool = True) -> float:
     """Preflight, build, start, wait healthy, bootstrap. Returns the seconds it took."""
     started = time.monotonic()
-    config = load_config(ROOT / "sandbox.yaml")  # a bad config stops us before anything changes
+    project = load_project(settings)  # a bad project or config stops us before anything changes
+    config = seed_config(project)
+    info(f"project: {project.name}")
+    for notice in project.notices():
+        info(f"note: {notice}")
     preflight.preflight()
     verdict = judge_running(settings)
     if verdict.action == "replace":
@@ -66,7 +85,9 @@ def up(settings: Settings, build: bool = True) -> float:
     elif verdict.action == "start":
         check_engine_is_free(settings)
     if build:
-        images.build_all(settings)
+        images.build_all(settings, config.images)
+        build_project_airflow(project)
+    EMPTY_DIR.mkdir(parents=True, exist_ok=True)
     provider = select_cluster(settings, config)
     if provider is not None:
         provider.prepare()  # the offline cluster's first build takes ~7 min: not while services start
@@ -81,14 +102,76 @@ def up(settings: Settings, build: bool = True) -> float:
         with step("Starting services and waiting for their healthchecks"):
             compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
         cluster.result()
-    with step("Bootstrapping (sandbox.yaml -> AWS emulator and Airflow)"):
+    with step(f"Bootstrapping ({project.root.name}/sandbox.yaml -> AWS emulator, cluster and Airflow)"):
         # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
         compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
                 "bootstrap")
-    with step("Waiting for the DAGs to be listed"):
-        client = AirflowClient(settings.airflow_url, *settings.admin)
-        client.wait_for_dags(EXPECTED_DAGS)
+    with step("Waiting for the project's DAG files to be parsed"):
+        wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
     return time.monotonic() - started
+
+
+def parse_dags(settings: Settings) -> int:
+    """`make parse`: the project's DAG files imported in its Airflow image, as the dag-processor
+    would, in a throwaway container; prints the DAGs and each import error as file:line."""
+    project = selected_project(settings)
+    EMPTY_DIR.mkdir(parents=True, exist_ok=True)
+    with step(f"Parsing the DAG files in {project.dags}"):
+        res = compose("run", "--rm", "--no-deps", "--quiet-pull", "--entrypoint", "python", "airflow-dag-processor",
+                      "/opt/sandbox/parse_dags.py", check=False, capture=True)
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    for line in lines:
+        info(line)
+    if res.returncode != 0 and not any(ln.startswith("ERROR ") for ln in lines):
+        info(res.stderr.strip()[-2000:])
+    return res.returncode
+
+
+def build_project_airflow(project: Project) -> None:
+    """The Airflow image with the project's requirements.txt, from a context holding only that file."""
+    if project.airflow_image == images.AIRFLOW_IMAGE:
+        return
+    context = ROOT / ".build" / "airflow-project"
+    context.mkdir(parents=True, exist_ok=True)
+    wanted = (project.root / "requirements.txt").read_text()
+    target = context / "requirements.txt"
+    if not target.exists() or target.read_text() != wanted:  # an unchanged file keeps the layer cache
+        target.write_text(wanted)
+    with step(f"Building {project.airflow_image} (Airflow + {project.root.name}/requirements.txt)"):
+        images.docker_build(project.airflow_image, PROJECT_AIRFLOW_DOCKERFILE,
+                            {"AIRFLOW_IMAGE": images.AIRFLOW_IMAGE}, context=context)
+
+
+def dag_files(project: Project) -> list[str]:
+    """The project's DAG files as the dag-processor sees them (relative to dags/): .py files that
+    mention both "airflow" and "dag", Airflow's own test for which files to parse."""
+    found = []
+    for path in sorted(project.dags.rglob("*.py")):
+        text = path.read_bytes().lower()
+        if "__pycache__" not in path.parts and b"airflow" in text and b"dag" in text:
+            found.append(str(path.relative_to(project.dags)))
+    return found
+
+
+def wait_for_dag_files(client: AirflowClient, project: Project, timeout: float = 180) -> None:
+    """Until every DAG file of the project is either listed as a DAG's file or as an import error,
+    so a DAG a user triggers right after `make up` is this project's current version. Import errors
+    are printed, not fatal: the sandbox is up and the UI shows them too."""
+    wanted = set(dag_files(project))
+
+    def parsed():
+        dags = client.get("dags", limit=1000).get("dags", [])
+        errors = client.get("importErrors", limit=1000).get("import_errors", [])
+        seen = {d.get("relative_fileloc") for d in dags if d.get("is_stale") is not True}
+        seen |= {e.get("filename") for e in errors}
+        missing = wanted - seen
+        if missing:
+            raise NotYet(f"not parsed yet: {', '.join(sorted(missing))}")
+        return [e for e in errors if e.get("filename") in wanted] or True
+
+    result = wait_until(parsed, timeout=timeout, interval=2, what="the DAG files in dags/ to be parsed")
+    for error in result if isinstance(result, list) else []:
+        info(f"import error in dags/{error.get('filename')}: {(error.get('stack_trace') or '').strip()[-600:]}")
 
 
 def up_with_summary(settings: Settings) -> None:
@@ -163,6 +246,7 @@ def summary(settings: Settings) -> str:
     lines = [
         "",
         "Airflow sandbox is up.",
+        f"  Project               : {selected_project(settings).name}",
         f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
         f"  AWS emulator          : {settings.aws_endpoint}   (any access key; region us-east-1)",
         "",

@@ -10,12 +10,14 @@ import collections
 import os
 import sys
 import time
+from pathlib import Path
 
 import requests
 
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.seeding import seed_airflow, seed_aws, seed_k8s
+from sandbox.seeding.airflow_settings import AirflowSettingsError, load_airflow_settings, seed_pools
 from sandbox.seeding.config import ConfigError, SeedConfig, load_config
 
 
@@ -52,6 +54,29 @@ def docker_push(local_image: str, remote_ref: str) -> str:
     return digest
 
 
+def load_seed(config_path: str | Path, airflow_settings_path: str | Path | None = None) -> SeedConfig:
+    """sandbox.yaml, with an astro `airflow_settings.yaml` (when it exists) merged into its Airflow
+    objects. An id both files define is refused: which one wins would be a guess."""
+    config = load_config(config_path)
+    path = Path(airflow_settings_path) if airflow_settings_path else None
+    if path is None or not path.exists():
+        return config
+    try:
+        extra = load_airflow_settings(path)
+    except AirflowSettingsError as exc:
+        raise ConfigError(exc.path, exc.problems) from None
+    clashes = sorted({c["conn_id"] for c in config.connections} & {c["conn_id"] for c in extra.connections})
+    clashes += sorted(set(config.variables) & set(extra.variables))
+    clashes += sorted({p["name"] for p in config.pools} & {p["name"] for p in extra.pools})
+    if clashes:
+        raise ConfigError(path, [f"{path.name}: {name!r} is also defined in {config.path.name}'s airflow section; "
+                                 "keep it in one of the two files" for name in clashes])
+    config.connections = [*config.connections, *extra.connections]
+    config.variables = {**config.variables, **extra.variables}
+    config.pools = [*config.pools, *extra.pools]
+    return config
+
+
 def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowClient | None,
         kubeconfig: dict | None = None) -> collections.Counter:
     counts: collections.Counter = collections.Counter()
@@ -82,16 +107,18 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
         print(f"==> Seeding Airflow at {airflow.base_url}", flush=True)
         seed_airflow.seed_connections(airflow, config, report, generated)
         seed_airflow.seed_variables(airflow, config, report)
+        seed_pools(airflow, config.pools, report)
     return counts
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="sandbox.yaml")
+    parser.add_argument("--airflow-settings", help="an astro-format airflow_settings.yaml; applied if it exists")
     parser.add_argument("--validate-only", action="store_true", help="check the config and exit")
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_seed(args.config, args.airflow_settings)
     except ConfigError as exc:
         print(f"bootstrap: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from sandbox.seeding.airflow_settings import validate_pools
+
 PLACEHOLDERS = ("account_id", "registry")
 
 # Valid Fargate task sizes: cpu units -> allowed memory MiB
@@ -42,6 +44,7 @@ _CONN_ID = re.compile(r"^[\w.-]{1,250}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_IMAGE_TAG = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[\w][\w.-]{0,127}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
 
 
@@ -73,6 +76,8 @@ class SeedConfig:
     connections: list[dict]
     variables: dict[str, str]
     kubernetes: dict | None = None
+    images: list[dict] = field(default_factory=list)
+    pools: list[dict] = field(default_factory=list)
     raw: dict = field(repr=False, default_factory=dict)
 
     def expand(self, value: Any, registry: str) -> Any:
@@ -167,9 +172,24 @@ def load_config(path: str | Path) -> SeedConfig:
     return validate_config(raw, path)
 
 
+def load_images(path: Path) -> list[dict]:
+    """A file holding only an `images:` list (the sandbox's own images.yaml), checked like sandbox.yaml's."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(path, [f"{path.name}: cannot be read as YAML: {exc}"]) from None
+    c = _Checker(path)
+    top = c.mapping(raw, "(top level)", {"images"}, {"images"})
+    images = check_images(c, top.get("images"), "images", path.parent)
+    if c.problems:
+        raise ConfigError(path, c.problems)
+    return images
+
+
 def validate_config(raw: Any, path: Path) -> SeedConfig:
     c = _Checker(path)
-    top = c.mapping(raw, "(top level)", {"aws", "airflow", "kubernetes"}, {"aws", "airflow"})
+    top = c.mapping(raw, "(top level)", {"images", "aws", "airflow", "kubernetes"}, {"aws"})
+    images = check_images(c, top.get("images"), "images", path.parent)
     aws = c.mapping(top.get("aws"), "aws",
                     {"region", "account_id", "iam_roles", "s3_buckets", "log_groups", "ecs_clusters",
                      "ecr_repositories", "task_definitions"}, {"region", "account_id"})
@@ -192,7 +212,7 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
         repo = c.mapping(repo, f"aws.ecr_repositories[{i}]", {"name", "image"}, {"name", "image"})
         c.text(repo.get("name"), f"aws.ecr_repositories[{i}].name", _REPO_NAME,
                "lowercase letters, digits and . _ - / separators")
-        c.text(repo.get("image"), f"aws.ecr_repositories[{i}].image")
+        _check_declared(c, repo.get("image"), f"aws.ecr_repositories[{i}].image", images)
     c.unique(repos, "name", "aws.ecr_repositories")
 
     task_defs = c.items(aws.get("task_definitions"), "aws.task_definitions")
@@ -204,7 +224,8 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     c.unique(task_defs, "family", "aws.task_definitions")
     c.placeholders(aws, "aws")
 
-    airflow = c.mapping(top.get("airflow"), "airflow", {"connections", "variables"})
+    airflow = c.mapping(top.get("airflow"), "airflow", {"connections", "variables", "pools"})
+    pools = validate_pools(airflow.get("pools"), "airflow.pools", c.fail)
     connections = c.items(airflow.get("connections"), "airflow.connections")
     for i, conn in enumerate(connections):
         where = f"airflow.connections[{i}]"
@@ -234,14 +255,14 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
         else:  # lists, numbers, mappings are stored as JSON, as Variable.get(deserialize_json=True) reads them
             normalized_vars[key] = json.dumps(value)
 
-    kubernetes = _check_kubernetes(c, top.get("kubernetes")) if top.get("kubernetes") is not None else None
+    kubernetes = _check_kubernetes(c, top.get("kubernetes"), images) if top.get("kubernetes") is not None else None
 
     if c.problems:
         raise ConfigError(path, c.problems)
     return SeedConfig(path=path, region=region, account_id=account_id, iam_roles=roles, s3_buckets=buckets,
                       log_groups=log_groups, ecs_clusters=clusters, ecr_repositories=repos,
                       task_definitions=task_defs, connections=connections, variables=normalized_vars,
-                      kubernetes=kubernetes, raw=raw)
+                      kubernetes=kubernetes, images=images, pools=pools, raw=raw)
 
 
 def _check_roles(c: _Checker, roles: list) -> list:
@@ -429,7 +450,53 @@ def _check_role_arn(c: _Checker, arn: Any, where: str, role_names: set) -> None:
                       f"({', '.join(sorted(map(str, role_names))) or 'none'}); add it or fix the ARN")
 
 
-def _check_kubernetes(c: _Checker, value: Any) -> dict:
+def check_images(c: _Checker, value: Any, where: str, base: Path) -> list[dict]:
+    """`images:`: what is built locally, each {tag, context, dockerfile, build_args}, paths relative
+    to the file; returned with `context` and `dockerfile` as absolute paths."""
+    images = []
+    for i, image in enumerate(c.items(value, where)):
+        iwhere = f"{where}[{i}]"
+        image = c.mapping(image, iwhere, {"tag", "context", "dockerfile", "build_args"}, {"tag", "context"})
+        tag = c.text(image.get("tag"), f"{iwhere}.tag", _IMAGE_TAG,
+                     "a local image name with an explicit tag, e.g. team/task:1.0 (not :latest, which "
+                     "Kubernetes would try to pull)")
+        if tag and tag.endswith(":latest"):
+            c.fail(f"{iwhere}.tag", f"{tag!r}: give a tag other than latest; with :latest Kubernetes pulls "
+                                    "instead of using the loaded image, and no registry is reachable")
+        context_text = c.text(image.get("context"), f"{iwhere}.context")
+        dockerfile_text = image.get("dockerfile", "Dockerfile")
+        build_args = image.get("build_args") or {}
+        if not isinstance(build_args, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
+                                                       and not isinstance(v, bool) for k, v in build_args.items()):
+            c.fail(f"{iwhere}.build_args", f"expected a mapping of NAME: value, found {build_args!r}")
+            build_args = {}
+        if not isinstance(dockerfile_text, str) or not dockerfile_text:
+            c.fail(f"{iwhere}.dockerfile", f"expected a path relative to the context, found {dockerfile_text!r}")
+            continue
+        if context_text is None:
+            continue
+        context = (base / context_text).resolve()
+        dockerfile = (context / dockerfile_text).resolve()
+        if not context.is_dir():
+            c.fail(f"{iwhere}.context", f"{context_text!r}: no such directory next to {c.path.name} ({context})")
+        elif not dockerfile.is_file():
+            c.fail(f"{iwhere}.dockerfile", f"{dockerfile_text!r}: no such file in {context}; give the "
+                                           "Dockerfile's path relative to the context")
+        elif tag:
+            images.append({"tag": tag, "context": context, "dockerfile": dockerfile,
+                           "build_args": {k: str(v) for k, v in build_args.items()}})
+    c.unique([i for i in c.items(value, where) if isinstance(i, dict)], "tag", where)
+    return images
+
+
+def _check_declared(c: _Checker, tag: Any, where: str, images: list[dict]) -> None:
+    if c.text(tag, where) and tag not in {i["tag"] for i in images}:
+        declared = ", ".join(i["tag"] for i in images) or "none"
+        c.fail(where, f"{tag!r} is not in `images` (declared: {declared}); declare it there so `make up` "
+                      "builds it before it is pushed or loaded")
+
+
+def _check_kubernetes(c: _Checker, value: Any, images: list[dict]) -> dict:
     k = c.mapping(value, "kubernetes", {"namespace", "service_account", "connection_id", "xcom_sidecar_image",
                                         "images", "rules", "secrets"},
                   {"namespace", "service_account", "connection_id", "xcom_sidecar_image", "rules"})
@@ -438,8 +505,12 @@ def _check_kubernetes(c: _Checker, value: Any) -> dict:
            "lowercase letters, digits, - and .")
     c.text(k.get("connection_id"), "kubernetes.connection_id", _CONN_ID)
     c.text(k.get("xcom_sidecar_image"), "kubernetes.xcom_sidecar_image")
-    for i, image in enumerate(c.items(k.get("images"), "kubernetes.images")):
-        c.text(image, f"kubernetes.images[{i}]")
+    # Which declared images the cluster gets; all of them unless listed.
+    if "images" in k:
+        for i, image in enumerate(c.items(k.get("images"), "kubernetes.images")):
+            _check_declared(c, image, f"kubernetes.images[{i}]", images)
+    else:
+        k = {**k, "images": [i["tag"] for i in images]}
     for i, rule in enumerate(c.items(k.get("rules"), "kubernetes.rules")):
         where = f"kubernetes.rules[{i}]"
         rule = c.mapping(rule, where, {"apiGroups", "resources", "verbs", "resourceNames"},

@@ -14,10 +14,21 @@ UPSTREAM = {"DEBIAN_BASE_IMAGE": "debian:bookworm-slim", "PYTHON_BASE_IMAGE": "p
 @pytest.fixture
 def docker(monkeypatch):
     """Images present and pullable in a pretend engine; records pull attempts and local builds."""
-    state = {"present": set(), "pullable": set(), "pulls": [], "built": []}
+    state = {"present": set(), "pullable": set(), "pulls": [], "built": [], "tagged": {}}
     state["revision"] = images.LOCAL_BASE_REVISION  # what a local base in `present` was built with
     monkeypatch.setattr(images, "image_exists", lambda tag: tag in state["present"])
-    monkeypatch.setattr(images, "image_label", lambda tag, label: state["revision"] if tag in state["present"] else None)
+
+    def label(tag, name):
+        local = tag.startswith("sandbox-base/") or tag in state["tagged"]
+        return state["revision"] if tag in state["present"] and local else ""
+
+    def tag_image(*args, **kw):
+        assert args[0] == "tag", args
+        state["tagged"][args[2]] = args[1]
+        state["present"].add(args[2])
+
+    monkeypatch.setattr(images, "image_label", label)
+    monkeypatch.setattr(images, "docker", tag_image)
 
     def pull(tag):
         state["pulls"].append(tag)
@@ -88,3 +99,16 @@ def test_slim_rootfs_keeps_copyrights_and_drops_caches_docs_and_translations(tmp
                     "etc/dpkg/dpkg.cfg.d/docker", "usr/bin/bash", "usr/share/doc/bash/copyright",
                     "usr/share/locale/locale.alias"]
     assert 'Dir::Cache::pkgcache "";' in (tmp_path / "etc/apt/apt.conf.d/docker-clean").read_text()
+
+
+def test_local_bases_answer_to_the_upstream_names_and_are_still_rebuilt_from_cache(docker):
+    images.resolve_bases(Settings(dict(UPSTREAM)))
+    # A team's unmodified `FROM python:3.12-slim-bookworm` resolves to the local base.
+    assert docker["tagged"] == {"debian:bookworm-slim": images.LOCAL_DEBIAN_BASE,
+                                "python:3.12-slim-bookworm": images.LOCAL_PYTHON_BASE}
+    docker["present"].add(images.LOCAL_PYTHON_BASE)
+    docker["built"].clear()
+    # The upstream names now exist, but they are the local bases: not taken for pulled images.
+    assert images.resolve_bases(Settings(dict(UPSTREAM))) == {
+        "debian": images.LOCAL_DEBIAN_BASE, "python": images.LOCAL_PYTHON_BASE}
+    assert docker["built"] == [images.LOCAL_PYTHON_BASE]

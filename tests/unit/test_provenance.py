@@ -49,24 +49,33 @@ def test_our_unhealthy_sandbox_is_updated_not_reused():
     assert provenance.judge(running(postgres="id-pg", localstack="id-ls"), False, OURS, INPUTS).action == "update"
 
 
-def test_inputs_follow_every_file_the_images_are_built_from(tmp_path, monkeypatch):
-    root = tmp_path
-    (root / "airflow").mkdir()
-    (root / "airflow" / "Dockerfile").write_text("FROM x\n")
-    (root / "airflow" / "__pycache__").mkdir()
-    (root / "airflow" / "__pycache__" / "m.pyc").write_text("noise")
-    (root / ".dockerignore").write_text("*\n!airflow/\n!gone/\n")
-    (root / "compose.yaml").write_text("services: {}\n")
-    (root / "sandbox.yaml").write_text("aws: {}\n")
-    for name, value in (("ROOT", root), ("COMPOSE_FILE", root / "compose.yaml"),
-                        ("CONFIG_FILE", root / "sandbox.yaml"), ("DOCKERIGNORE", root / ".dockerignore")):
-        monkeypatch.setattr(provenance, name, value)
-    settings = Settings({"AIRFLOW_PORT": "8080"})
+def test_a_context_with_an_allow_list_sends_only_what_it_allows(tmp_path):
+    (tmp_path / "app").mkdir()
+    assert provenance.context_paths(tmp_path) == [tmp_path]
+    (tmp_path / ".dockerignore").write_text("*\n!app/\n!gone.txt\n")
+    assert provenance.context_paths(tmp_path) == [tmp_path / "app", tmp_path / "gone.txt"]
+
+
+def test_inputs_follow_the_project_and_every_file_its_images_are_built_from(tmp_path, monkeypatch):
+    from sandbox.host import images
+    project = tmp_path / "project"
+    (project / "images" / "qc" / "__pycache__").mkdir(parents=True)
+    (project / "images" / "qc" / "Dockerfile").write_text("FROM python:3.12-slim-bookworm\n")
+    (project / "images" / "qc" / "__pycache__" / "m.pyc").write_text("noise")
+    (project / "sandbox.yaml").write_text("images:\n  - {tag: team/qc:1.0, context: images/qc}\n")
+    (tmp_path / "images.yaml").write_text("images: []\n")
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.setattr(images, "SERVICE_IMAGES", tmp_path / "images.yaml")
+    monkeypatch.setattr(provenance, "COMPOSE_FILE", tmp_path / "compose.yaml")
+    settings = Settings({"SANDBOX_PROJECT": str(project)})
     before = provenance.inputs(settings)
-    assert before["image input gone"] == "missing"
-    (root / "airflow" / "__pycache__" / "m.pyc").write_text("other noise")
+    assert before["project"] == str(project) and before["requirements.txt"] == "missing"
+    (project / "images" / "qc" / "__pycache__" / "m.pyc").write_text("other noise")
     assert provenance.inputs(settings) == before
-    (root / "airflow" / "Dockerfile").write_text("FROM y\n")
+    (project / "images" / "qc" / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    (project / "requirements.txt").write_text("humanize==4.13.0\n")
     after = provenance.inputs(settings)
-    assert [k for k in after if after[k] != before[k]] == ["image input airflow/"]
-    assert provenance.inputs(Settings({"AIRFLOW_PORT": "9090"}))["settings (.env)"] != before["settings (.env)"]
+    assert sorted(k for k in after if after[k] != before[k]) == [
+        f"image input {project / 'images' / 'qc'}/", "requirements.txt"]
+    other = Settings({"SANDBOX_PROJECT": str(project), "AIRFLOW_PORT": "9090"})
+    assert provenance.inputs(other)["settings (.env)"] != after["settings (.env)"]

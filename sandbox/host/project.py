@@ -1,0 +1,153 @@
+"""The project the sandbox runs: a directory laid out like an astro CLI project, plus sandbox.yaml.
+
+    dags/                  required; mounted read-only at /opt/airflow/dags
+    plugins/, include/     optional; /opt/airflow/plugins and /opt/airflow/include (`from include.x import y`)
+    requirements.txt       optional; installed into the Airflow image under Airflow's constraints
+    airflow_settings.yaml  optional; astro-format connections, variables and pools
+    sandbox.yaml           required; images, AWS and Kubernetes objects (and Airflow objects)
+    images/<name>/         task images, declared in sandbox.yaml
+    tests/                 the project's tests, run by `make test` with the sandbox's pytest plugin
+
+`SANDBOX_PROJECT` (.env or environment; relative to the checkout or absolute) selects it; unset, the
+checkout's own dags/, images/ and sandbox.yaml are the project. Everything is checked before
+anything starts, and each problem names the path and what to do.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.host.images import AIRFLOW_IMAGE
+from sandbox.host.settings import ROOT, Settings
+
+AIRFLOW_PROJECT_IMAGE = "sandbox/airflow-project"  # tagged with the requirements' digest
+PROJECT_AIRFLOW_DOCKERFILE = ROOT / "airflow" / "project.Dockerfile"
+EMPTY_DIR = ROOT / ".build" / "empty"  # mounted where a project has no plugins/ or include/
+AIRFLOW_UID = 50000  # the Airflow containers' user: mounted files must be readable by it
+# astro files the sandbox does not use, and what it does instead.
+IGNORED_ASTRO_FILES = {
+    "Dockerfile": "astro's runtime image is not used: the sandbox runs Airflow 3.3.2 from airflow/ "
+                  "with this project's requirements.txt installed on top",
+    "packages.txt": "OS packages are not installed into the Airflow image; put what tasks need into a "
+                    "task image (images/<name>/Dockerfile, declared in sandbox.yaml)",
+}
+
+
+class ProjectError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    is_default: bool
+
+    @property
+    def name(self) -> str:
+        return "the sandbox's own project" if self.is_default else str(self.root)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "sandbox.yaml"
+
+    @property
+    def dags(self) -> Path:
+        return self.root / "dags"
+
+    def optional(self, name: str) -> Path | None:
+        path = self.root / name
+        return path if path.exists() else None
+
+    @property
+    def tests(self) -> Path | None:
+        return None if self.is_default else self.optional("tests")
+
+    def requirements_digest(self) -> str | None:
+        """The digest of requirements.txt's packages (comments and blank lines do not count), or None."""
+        path = self.optional("requirements.txt")
+        if path is None:
+            return None
+        lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
+        packages = "\n".join(sorted(ln for ln in lines if ln))
+        return hashlib.sha256(packages.encode()).hexdigest()[:12] if packages else None
+
+    @property
+    def airflow_image(self) -> str:
+        """The base Airflow image, or one per project with its requirements on top (Docker's cache
+        rebuilds it only when requirements.txt or the base changed)."""
+        if self.requirements_digest() is None:
+            return AIRFLOW_IMAGE
+        return f"{AIRFLOW_PROJECT_IMAGE}:{hashlib.sha256(str(self.root).encode()).hexdigest()[:12]}"
+
+    def compose_env(self) -> dict[str, str]:
+        """What compose.yaml interpolates for this project: mounts and the Airflow image."""
+        return {
+            "SANDBOX_PROJECT_DIR": str(self.root),
+            "SANDBOX_DAGS_DIR": str(self.dags),
+            "SANDBOX_PLUGINS_DIR": str(self.optional("plugins") or EMPTY_DIR),
+            "SANDBOX_INCLUDE_DIR": str(self.optional("include") or EMPTY_DIR),
+            "SANDBOX_AIRFLOW_IMAGE": self.airflow_image,
+        }
+
+    def notices(self) -> list[str]:
+        """What exists in the project but is not used, said once at `make up`."""
+        return [f"{self.root / name}: {why}" for name, why in IGNORED_ASTRO_FILES.items()
+                if (self.root / name).exists()]
+
+
+def selected_project(settings: Settings) -> Project:
+    value = settings.get("SANDBOX_PROJECT", "").strip()
+    if not value:
+        return Project(ROOT, is_default=True)
+    root = Path(value).expanduser()
+    root = (root if root.is_absolute() else ROOT / root).resolve()
+    return Project(root, is_default=root == ROOT)
+
+
+def load_project(settings: Settings) -> Project:
+    """The selected project, checked: raises ProjectError listing every problem."""
+    project = selected_project(settings)
+    where = f"SANDBOX_PROJECT={settings.get('SANDBOX_PROJECT')!r}" if not project.is_default else "the checkout"
+    if not project.root.is_dir():
+        raise ProjectError(f"{where}: {project.root} is not a directory. Point SANDBOX_PROJECT (.env or the "
+                           "environment) at a project directory with dags/ and sandbox.yaml (see "
+                           "examples/genomics), or unset it to run the sandbox's own project.")
+    problems = []
+    if not project.dags.is_dir():
+        problems.append(f"{project.dags}: missing; a project keeps its DAG files in dags/ (create it, even empty)")
+    if not project.config.is_file():
+        problems.append(f"{project.config}: missing; a project declares its images and AWS/Kubernetes objects "
+                        "there (copy examples/genomics/sandbox.yaml and adapt it)")
+    for name, want_dir in (("plugins", True), ("include", True), ("requirements.txt", False),
+                           ("airflow_settings.yaml", False), ("tests", True)):
+        path = project.optional(name)
+        if path is not None and path.is_dir() != want_dir:
+            problems.append(f"{path}: expected a {'directory' if want_dir else 'file'}")
+    for tree in (project.dags, project.optional("plugins"), project.optional("include")):
+        if tree is not None and tree.is_dir():
+            problems += _unreadable(tree)
+    for name in ("sandbox.yaml", "requirements.txt", "airflow_settings.yaml"):
+        path = project.root / name
+        if path.is_file() and not os.access(path, os.R_OK):
+            problems.append(f"{path}: not readable; fix its permissions")
+    if problems:
+        raise ProjectError(f"project {project.root}: {len(problems)} problem(s); nothing was started.\n"
+                           + "\n".join(f"  - {p}" for p in problems))
+    return project
+
+
+def _unreadable(tree: Path) -> list[str]:
+    """Files the Airflow containers' user could not read through the read-only mount."""
+    problems = []
+    for path in [tree, *tree.rglob("*")]:
+        if "__pycache__" in path.parts:
+            continue
+        mode = path.stat().st_mode
+        need = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
+        if (mode & need) != need and path.stat().st_uid != AIRFLOW_UID:
+            problems.append(f"{path}: not readable by Airflow's user (uid {AIRFLOW_UID}) in the containers; "
+                            f"`chmod o+r{'x' if path.is_dir() else ''} {path}`")
+    return problems
