@@ -153,22 +153,33 @@ class AirflowClient:
         return run_id, state, time.monotonic() - started
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances", limit=1000)["task_instances"]
+        """Every task instance of the run, mapped ones once per map_index (their `map_index` >= 0)."""
+        path = f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances"
+        items: list[dict] = []
+        while True:  # Airflow caps a page at [api] maximum_page_limit (100): a wide fan-out needs several
+            page = self.get(path, limit=100, offset=len(items))
+            items += page["task_instances"]
+            if not page["task_instances"] or len(items) >= page.get("total_entries", 0):
+                return items
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """One XCom of this run; `map_index` picks a mapped task's instance (-1: an unmapped task)."""
+        # include_prior_dates defaults to true: without this, a value missing in this run would be
+        # answered with an earlier run's.
         return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}",
-                        deserialize="true")["value"]
+                        deserialize="true", map_index=map_index, include_prior_dates="false")["value"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
-        """The task's log as text; by default its latest try's."""
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None,
+                 map_index: int = -1) -> str:
+        """The task's log as text; by default its latest try's. `map_index` picks a mapped task's instance."""
         if try_number is None:
             try_number = max(1, next(ti["try_number"] for ti in self.task_instances(dag_id, run_id)
-                                     if ti["task_id"] == task_id))
+                                     if ti["task_id"] == task_id and ti.get("map_index", -1) == map_index))
         data = self.request("GET", f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/logs/"
-                                   f"{try_number}", params={"full_content": "true"}).json()
+                                   f"{try_number}", params={"full_content": "true", "map_index": map_index}).json()
         content = data.get("content")
         if not isinstance(content, list):
             return str(content)

@@ -50,7 +50,7 @@ def make_test(checkout: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def restores_this_sandbox(sandbox):
     yield
-    stack.up(sandbox)
+    stack.up(sandbox.settings)
 
 
 def test_a_second_checkout_tests_its_own_dags(tmp_path, restores_this_sandbox):

@@ -10,72 +10,71 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def test_dags_are_listed_without_import_errors(airflow):
+def test_dags_are_listed_without_import_errors(airflow_api):
     from sandbox.host.stack import EXPECTED_DAGS
-    airflow.wait_for_dags(EXPECTED_DAGS)
-    assert airflow.import_errors() == []
-    assert set(EXPECTED_DAGS) <= set(airflow.dag_ids())
+    airflow_api.wait_for_dags(EXPECTED_DAGS)
+    assert airflow_api.import_errors() == []
+    assert set(EXPECTED_DAGS) <= set(airflow_api.dag_ids())
 
 
 @pytest.mark.parametrize("count_to, expected", [(7, "0,1,2,3,4,5,6,7"), (0, "0")])
-def test_poc_ecs_operator_returns_the_count(airflow, run_dag, count_to, expected):
-    run_id, state, seconds = run_dag("poc_ecs_operator", {"count_to": count_to})
-    states = airflow.task_states("poc_ecs_operator", run_id)
-    assert state == "success", states
-    assert states == {"count": "success", "count_deferrable": "success"}
+def test_poc_ecs_operator_returns_the_count(airflow_api, count_to, expected):
+    run = airflow_api.run_dag("poc_ecs_operator", {"count_to": count_to})
+    run.assert_success()
+    assert run.task_states == {"count": "success", "count_deferrable": "success"}
     for task_id in ("count", "count_deferrable"):
-        assert str(airflow.xcom("poc_ecs_operator", run_id, task_id)) == expected
+        assert str(run.xcom(task_id)) == expected
     # The container's own output, fetched from CloudWatch Logs into the Airflow task log.
-    log = airflow.task_log("poc_ecs_operator", run_id, "count")
+    log = run.log("count")
     assert f"counting to {count_to}" in log
     assert expected in log
-    print(f"poc_ecs_operator count_to={count_to}: {seconds:.1f}s")
+    print(f"poc_ecs_operator count_to={count_to}: {run.seconds:.1f}s")
 
 
-def test_poc_ecs_operator_rejects_a_negative_count(airflow):
+def test_poc_ecs_operator_rejects_a_negative_count(airflow_api):
     from sandbox.core.airflow_api import AirflowApiError
     with pytest.raises(AirflowApiError, match="HTTP 400"):
-        airflow.trigger_dag("poc_ecs_operator", {"count_to": -1})
+        airflow_api.trigger_dag("poc_ecs_operator", {"count_to": -1})
 
 
-def test_deferrable_task_ran_through_the_triggerer(airflow, run_dag):
-    run_id, state, _ = run_dag("poc_ecs_operator", {"count_to": 3})
-    assert state == "success"
-    log = airflow.task_log("poc_ecs_operator", run_id, "count_deferrable")
+def test_deferrable_task_ran_through_the_triggerer(airflow_api):
+    run = airflow_api.run_dag("poc_ecs_operator", {"count_to": 3})
+    run.assert_success()
+    log = run.log("count_deferrable")
     # A deferred task resumes in a second worker pass at execute_complete.
     assert "Pausing task as DEFERRED" in log or "deferr" in log.lower(), log[-2000:]
-    assert str(airflow.xcom("poc_ecs_operator", run_id, "count_deferrable")) == "0,1,2,3"
+    assert str(run.xcom("count_deferrable")) == "0,1,2,3"
 
 
-def test_upload_file_to_s3_writes_the_object(airflow, run_dag, aws):
+def test_upload_file_to_s3_writes_the_object(airflow_api, aws_session):
     message = "sandbox e2e upload"
-    run_id, state, seconds = run_dag("upload_file_to_s3", {"message": message})
-    assert state == "success", airflow.task_states("upload_file_to_s3", run_id)
-    verified = airflow.xcom("upload_file_to_s3", run_id, "verify")
-    expected = f"{message} ({run_id})".encode()
-    body = aws["s3"].get_object(Bucket=verified["bucket"], Key=verified["key"])["Body"].read()
+    run = airflow_api.run_dag("upload_file_to_s3", {"message": message})
+    run.assert_success()
+    verified = run.xcom("verify")
+    expected = f"{message} ({run.run_id})".encode()
+    body = aws_session.client("s3").get_object(Bucket=verified["bucket"], Key=verified["key"])["Body"].read()
     assert verified["bucket"] == "sandbox-data" and verified["key"].startswith("uploads/")
     assert body == expected and verified["size"] == len(expected)
-    summary = airflow.xcom("upload_file_to_s3", run_id, "upload")
+    summary = run.xcom("upload")
     summary = summary if isinstance(summary, dict) else __import__("json").loads(summary)
     assert summary["sha256"] == hashlib.sha256(expected).hexdigest()
-    assert f"uploading {len(expected)} bytes" in airflow.task_log("upload_file_to_s3", run_id, "upload")
-    print(f"upload_file_to_s3: {seconds:.1f}s")
+    assert f"uploading {len(expected)} bytes" in run.log("upload")
+    print(f"upload_file_to_s3: {run.seconds:.1f}s")
 
 
-def test_failing_ecs_tasks_fail_with_the_reason(airflow, run_dag):
-    run_id, state, _ = run_dag("ecs_failure_demo")
-    assert state == "failed"
-    assert airflow.task_states("ecs_failure_demo", run_id) == {"nonzero_exit": "failed", "missing_image": "failed"}
-    log = airflow.task_log("ecs_failure_demo", run_id, "nonzero_exit")
+def test_failing_ecs_tasks_fail_with_the_reason(airflow_api):
+    run = airflow_api.run_dag("ecs_failure_demo")
+    assert run.state == "failed"
+    assert run.task_states == {"nonzero_exit": "failed", "missing_image": "failed"}
+    log = run.log("nonzero_exit")
     # The operator's error carries the container's last log lines.
     assert "This task is not in success state - last 10 logs from Cloudwatch" in log
     assert "error: input file is corrupt" in log
-    missing = airflow.task_log("ecs_failure_demo", run_id, "missing_image")
+    missing = run.log("missing_image")
     assert "CannotPullContainerError" in missing
 
 
-def test_a_new_dag_file_is_picked_up(airflow, tmp_path):
+def test_a_new_dag_file_is_picked_up(airflow_api, tmp_path):
     """dags/ is mounted into Airflow: a file dropped there is listed without a restart."""
     from sandbox.host.settings import ROOT
     dag_id = f"e2e_new_dag_{int(time.time())}"
@@ -86,7 +85,7 @@ def test_a_new_dag_file_is_picked_up(airflow, tmp_path):
         "def d():\n    @task\n    def hello():\n        return 'hi'\n    hello()\n\nd()\n")
     try:
         started = time.monotonic()
-        airflow.wait_for_dags([dag_id], timeout=120)
+        airflow_api.wait_for_dags([dag_id], timeout=120)
         print(f"new DAG listed after {time.monotonic() - started:.1f}s")
     finally:
         path.unlink()

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def connection_kubeconfig(airflow):
-    conn = airflow.get_connection("kubernetes_default")
+def connection_kubeconfig(airflow_api):
+    conn = airflow_api.get_connection("kubernetes_default")
     assert conn is not None, "bootstrap did not create kubernetes_default"
     extra = json.loads(conn["extra"])
     return extra, json.loads(extra["kube_config"])
@@ -53,28 +53,28 @@ def test_service_account_may_run_pods_only_in_its_namespace(connection_kubeconfi
         assert status("/api/v1/nodes") == 403
 
 
-def test_poc_k8s_operator(airflow, run_dag):
-    run_id, state, seconds = run_dag("poc_k8s_operator", {"greeting_name": "e2e"})
-    assert state == "success", airflow.task_states("poc_k8s_operator", run_id)
+def test_poc_k8s_operator(airflow_api):
+    run = airflow_api.run_dag("poc_k8s_operator", {"greeting_name": "e2e"})
+    run.assert_success()
     expected = {"greeting": "hello e2e", "steps": 3}
-    assert airflow.xcom("poc_k8s_operator", run_id, "pod") == expected
-    assert airflow.xcom("poc_k8s_operator", run_id, "pod_deferrable") == expected
-    assert airflow.xcom("poc_k8s_operator", run_id, "taskflow_list") == [0, 1, 4, 9, 16]
-    log = airflow.task_log("poc_k8s_operator", run_id, "pod")
+    assert run.xcom("pod") == expected
+    assert run.xcom("pod_deferrable") == expected
+    assert run.xcom("taskflow_list") == [0, 1, 4, 9, 16]
+    log = run.log("pod")
     assert "pod pod says hello to e2e" in log and "step 3 of 3" in log
-    assert "pod pod_deferrable says hello to e2e" in airflow.task_log("poc_k8s_operator", run_id, "pod_deferrable")
-    assert "computing 5 squares in a pod" in airflow.task_log("poc_k8s_operator", run_id, "taskflow_list")
-    print(f"poc_k8s_operator: {seconds:.1f}s")
+    assert "pod pod_deferrable says hello to e2e" in run.log("pod_deferrable")
+    assert "computing 5 squares in a pod" in run.log("taskflow_list")
+    print(f"poc_k8s_operator: {run.seconds:.1f}s")
 
 
-def test_failing_pods_fail_with_logs_and_fast(airflow, run_dag):
-    run_id, state, _ = run_dag("k8s_failure_demo")
-    assert state == "failed"
-    tis = {ti["task_id"]: ti for ti in airflow.task_instances("k8s_failure_demo", run_id)}
+def test_failing_pods_fail_with_logs_and_fast(airflow_api):
+    run = airflow_api.run_dag("k8s_failure_demo")
+    assert run.state == "failed"
+    tis = {ti["task_id"]: ti for ti in run.task_instances}
     assert {t: ti["state"] for t, ti in tis.items()} == {"nonzero_exit": "failed", "missing_image": "failed"}
-    log = airflow.task_log("k8s_failure_demo", run_id, "nonzero_exit")
+    log = run.log("nonzero_exit")
     assert "error: input file is corrupt" in log and "returned a failure" in log
-    missing = airflow.task_log("k8s_failure_demo", run_id, "missing_image")
+    missing = run.log("missing_image")
     assert "Image cannot be pulled" in missing and "this-image-does-not-exist" in missing
     ti = tis["missing_image"]
     took = (datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])).total_seconds()
@@ -86,7 +86,7 @@ def test_make_up_leaves_a_host_kubeconfig_and_names_the_cluster(sandbox):
     from sandbox.core import kubeconfig as kc
     record = stack.recorded_cluster()
     assert record["namespace"] == "airflow-tasks" and record["server"].startswith("https://")
-    assert f"Kubernetes ({record['provider']}) : {record['server']}" in stack.summary(sandbox)
+    assert f"Kubernetes ({record['provider']}) : {record['server']}" in stack.summary(sandbox.settings)
     with kc.ApiClient(kc.load(stack.HOST_KUBECONFIG.read_text())) as api:  # TLS verified against its CA
         assert api.server == record["server"]
         status, body = api.get("/api/v1/namespaces/airflow-tasks")

@@ -1,0 +1,30 @@
+"""A boto3 Session for the sandbox's AWS emulator.
+
+A boto3 Session carries credentials and a region but no endpoint, so code handed a plain Session
+would reach real AWS. EmulatorSession is still a boto3.Session (isinstance holds, code under test
+takes it unchanged); its clients and resources reach the emulator unless given another endpoint_url.
+"""
+from __future__ import annotations
+
+import boto3
+
+# The emulator accepts any access key; these are the conventional ones.
+EMULATOR_KEYS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+class EmulatorSession(boto3.Session):
+    """boto3.Session whose `.client(name)` and `.resource(name)` default `endpoint_url` to the emulator's."""
+
+    def __init__(self, endpoint_url: str, region_name: str = "us-east-1", **session_kwargs):
+        super().__init__(region_name=region_name, **{**EMULATOR_KEYS, **session_kwargs})
+        self.endpoint_url = endpoint_url
+
+    def client(self, *args, **kwargs):
+        # endpoint_url is Session.client's sixth parameter (service_name, region_name, api_version,
+        # use_ssl, verify, endpoint_url); Session.resource calls client() with endpoint_url=None.
+        if len(args) < 6 and kwargs.get("endpoint_url") is None:
+            kwargs["endpoint_url"] = self.endpoint_url
+        return super().client(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"EmulatorSession(endpoint_url={self.endpoint_url!r}, region_name={self.region_name!r})"
