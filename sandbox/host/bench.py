@@ -6,7 +6,10 @@ Figures:
   and within it the offline cluster's first image build;
 - warm `make up` (images built, stack and cluster down) and the cluster's warm start to Ready;
 - trigger-to-success of poc_ecs_operator (count_to=5) and of a one-pod DAG (poc_k8s_operator);
-- import_vcf with 8 and 32 cases on each backend (median of --fanout-runs each), and the 32/8 ratio.
+- import_vcf with 8 and 32 cases on each backend (median of --fanout-runs each), and the 32/8 ratio;
+- projects: `make up` over the running sandbox with nothing changed (and how many images it rebuilt),
+  switching to another project (a copy of examples/genomics) and back with images cached, and
+  `make up` after editing only the project's requirements.txt / only a task image's context.
 Targets from the issues are recorded next to each figure; the script measures, it does not assert.
 """
 from __future__ import annotations
@@ -15,23 +18,35 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from datetime import datetime, timezone
 
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import step
 from sandbox.host import images, preflight, stack
 from sandbox.host.docker import docker
+from sandbox.host.project import load_project
 from sandbox.host.settings import ROOT, load_settings
 
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
-           "import_vcf_32_over_8": 3.0}
+           "import_vcf_32_over_8": 3.0, "switch_project_s": 60, "unchanged_up_rebuilt_images": 0}
+EXAMPLE_PROJECT = ROOT / "examples" / "genomics"
+
+
+def built_tags(settings) -> list[str]:
+    from sandbox.seeding.config import load_images
+    project = load_project(settings)
+    return ([i["tag"] for i in load_images(images.SERVICE_IMAGES)]
+            + [i["tag"] for i in stack.seed_config(project).images] + [project.airflow_image])
 
 
 def remove_sandbox_images(settings, include_cluster: bool) -> int:
-    tags = [i.tag for i in images.project_images(settings)] + [images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE]
+    tags = built_tags(settings) + [images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE]
     tags += [f"localhost:{settings.get('LOCALSTACK_PORT', '4566')}/sandbox-task:1.0"]
     if include_cluster:
         from sandbox.host.cluster.offline import BINARIES_IMAGE, NODE_IMAGE
@@ -68,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-cluster-images", action="store_true",
                         help="cold start without rebuilding the offline cluster's binaries (saves ~10 min)")
     parser.add_argument("--dag-runs", type=int, default=3, help="runs of each POC DAG (the median is reported)")
+    parser.add_argument("--skip-projects", action="store_true", help="do not time project switches and rebuilds")
     parser.add_argument("--fanout-runs", type=int, default=3,
                         help="runs of import_vcf with 8 and with 32 cases per backend (medians are reported)")
     args = parser.parse_args(argv)
@@ -112,8 +128,46 @@ def main(argv: list[str] | None = None) -> int:
             results[f"import_vcf_{backend}_32_over_8"] = round(
                 results[f"import_vcf_{backend}_32_s"] / results[f"import_vcf_{backend}_8_s"], 2)
     stack.remove_task_containers()
+    if not args.skip_projects:
+        time_projects(results)
     write_results(results)
     return 0
+
+
+def image_ids(tags: list[str]) -> dict[str, str]:
+    return {t: docker("image", "inspect", "--format", "{{.Id}}", t).stdout.strip() for t in tags}
+
+
+def use_project(path: Path | None):
+    """The settings with SANDBOX_PROJECT set (None: the checkout's own), as `make up` would read them."""
+    if path is None:
+        os.environ.pop("SANDBOX_PROJECT", None)
+    else:
+        os.environ["SANDBOX_PROJECT"] = str(path)
+    return load_settings()
+
+
+def time_projects(results: dict) -> None:
+    """Over the running sandbox (the checkout's own project): an unchanged `make up`, then switches to a
+    copy of examples/genomics and back, and rebuilds after editing one input of the copy."""
+    own = use_project(None)
+    before = image_ids(built_tags(own))
+    results["unchanged_up_s"] = round(stack.up(own), 1)
+    results["unchanged_up_rebuilt_images"] = sum(1 for t, i in image_ids(list(before)).items() if before[t] != i)
+    with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
+        copy = Path(tmp) / "genomics"
+        shutil.copytree(EXAMPLE_PROJECT, copy)
+        with step("Switching to a copy of examples/genomics (first time: its images are built)"):
+            results["switch_project_first_s"] = round(stack.up(use_project(copy)), 1)
+        results["switch_back_s"] = round(stack.up(use_project(None)), 1)
+        results["switch_project_s"] = round(stack.up(use_project(copy)), 1)
+        with (copy / "requirements.txt").open("a") as fh:
+            fh.write("tabulate==0.10.0\n")  # in Airflow's constraints already: the layer, not pip, is timed
+        results["requirements_edit_up_s"] = round(stack.up(use_project(copy)), 1)
+        with (copy / "images" / "qc" / "qc.py").open("a") as fh:
+            fh.write("# edited\n")
+        results["task_image_edit_up_s"] = round(stack.up(use_project(copy)), 1)
+        stack.up(use_project(None))  # the checkout's own project again, before the copy goes away
 
 
 def write_results(results: dict) -> None:
@@ -128,7 +182,15 @@ def write_results(results: dict) -> None:
             ("warm make up (images built)", results.get("warm_up_s"), t["warm_up_s"]),
             ("offline cluster warm start to Ready", results.get("cluster_warm_ready_s"), t["cluster_warm_ready_s"]),
             ("poc_ecs_operator count_to=5, median", results.get("poc_ecs_operator_s"), t["poc_ecs_operator_s"]),
-            ("poc_k8s_operator (one-pod DAG), median", results.get("one_pod_dag_s"), t["one_pod_dag_s"])]
+            ("poc_k8s_operator (one-pod DAG), median", results.get("one_pod_dag_s"), t["one_pod_dag_s"]),
+            ("make up over a running sandbox, nothing changed", results.get("unchanged_up_s"), None),
+            ("... images it rebuilt (count)", results.get("unchanged_up_rebuilt_images"),
+             t["unchanged_up_rebuilt_images"]),
+            ("switch to another project, first time (its images built)", results.get("switch_project_first_s"), None),
+            ("switch back to the checkout's project (images cached)", results.get("switch_back_s"), None),
+            ("switch to another project (images cached)", results.get("switch_project_s"), t["switch_project_s"]),
+            ("make up after editing only requirements.txt", results.get("requirements_edit_up_s"), None),
+            ("make up after editing only a task image's context", results.get("task_image_edit_up_s"), None)]
     for backend in ("ecs", "k8s"):
         for cases in (8, 32):
             rows.append((f"import_vcf {backend}, {cases} cases, median", results.get(f"import_vcf_{backend}_{cases}_s"), None))

@@ -69,7 +69,7 @@ def test_a_broken_config_fails_before_changing_anything(sandbox, aws_session, tm
     broken.write_text(yaml.safe_dump(raw))
     broken.chmod(0o644)
     before = aws_state(aws_session)
-    result = run_bootstrap("--volume", f"{broken}:/config/sandbox.yaml:ro")
+    result = run_bootstrap("--volume", f"{broken}:/project/sandbox.yaml:ro")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "aws.task_definitions[0].memory" in result.stderr
     assert "not a valid Fargate combination" in result.stderr

@@ -16,6 +16,9 @@ def calls(tmp_path, monkeypatch):
     kube = tmp_path / "kube"
     kube.mkdir()
     monkeypatch.setattr(stack, "KUBE_DIR", kube)
+    # down() forgets the checkout's record of its sandbox: a tmp one, never the real .build/stack.json.
+    from sandbox.host import provenance
+    monkeypatch.setattr(provenance, "RECORD", tmp_path / "stack.json")
     monkeypatch.setattr(stack, "CLUSTER_RECORD", kube / "cluster.json")
     monkeypatch.setattr(stack, "HOST_KUBECONFIG", kube / "host.yaml")
     monkeypatch.setattr(stack, "ADMIN_KUBECONFIG", kube / "admin.yaml")
