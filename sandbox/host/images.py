@@ -249,7 +249,8 @@ def build_all(settings: Settings, project_images: list[dict] = ()) -> list[str]:
     write_ca_bundle(settings)
     bases = resolve_bases(settings)
     from sandbox.host.stack import compose_images
-    images = [*service_images(compose_images()), *project_images]
+    # The Airflow image is built even when compose runs a project's image made on top of it.
+    images = [*service_images(compose_images() | {AIRFLOW_IMAGE}), *project_images]
     for image in images:
         build_declared(image, bases)
     return [i["tag"] for i in images]

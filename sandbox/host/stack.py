@@ -262,7 +262,8 @@ def summary(settings: Settings) -> str:
     if cluster.get("server"):
         lines += ["", f"  Kubernetes ({cluster['provider']}) : {cluster['server']}   "
                       f"(KUBECONFIG={HOST_KUBECONFIG.relative_to(ROOT)}; pods run in namespace {cluster.get('namespace')})"]
-    lines += ["", "  Try: trigger poc_ecs_operator in the UI, or `make test`. Stop: `make down`."]
+    try_dag = "poc_ecs_operator" if selected_project(settings).is_default else "one of the project's DAGs"
+    lines += ["", f"  Try: trigger {try_dag} in the UI, or `make test`. Stop: `make down`."]
     return "\n".join(lines)
 
 
