@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import yaml
 
+from sandbox.seeding.errors import ConfigError
+
 Fail = Callable[[str, str], None]  # (field path, what to do)
 Report = Callable[[str, str, str], None]  # (kind, name, outcome)
 
@@ -43,16 +45,10 @@ _TEMPLATE_EXTRA = {"example_extra_field": "example-value"}
 _BLANK = (None, "", {}, [])
 
 
-class AirflowSettingsError(Exception):
+class AirflowSettingsError(ConfigError):
     """The settings file is not valid; `problems` lists each one ("file: field: what to do")."""
 
-    def __init__(self, path: Path, problems: list[str]):
-        self.path = path
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(
-            f"{path}: {len(problems)} problem(s) in the Airflow settings file; nothing was changed.\n{lines}"
-        )
+    what = "the Airflow settings file"
 
 
 class PoolSeedError(RuntimeError):

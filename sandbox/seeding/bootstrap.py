@@ -17,7 +17,7 @@ import requests
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.seeding import seed_airflow, seed_aws, seed_k8s
-from sandbox.seeding.airflow_settings import AirflowSettingsError, load_airflow_settings, seed_pools
+from sandbox.seeding.airflow_settings import load_airflow_settings, seed_pools
 from sandbox.seeding.config import ConfigError, SeedConfig, load_config
 
 
@@ -61,10 +61,7 @@ def load_seed(config_path: str | Path, airflow_settings_path: str | Path | None 
     path = Path(airflow_settings_path) if airflow_settings_path else None
     if path is None or not path.exists():
         return config
-    try:
-        extra = load_airflow_settings(path)
-    except AirflowSettingsError as exc:
-        raise ConfigError(exc.path, exc.problems) from None
+    extra = load_airflow_settings(path)  # its AirflowSettingsError is a ConfigError
     clashes = sorted({c["conn_id"] for c in config.connections} & {c["conn_id"] for c in extra.connections})
     clashes += sorted(set(config.variables) & set(extra.variables))
     clashes += sorted({p["name"] for p in config.pools} & {p["name"] for p in extra.pools})

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from sandbox.seeding.airflow_settings import validate_pools
+from sandbox.seeding.errors import ConfigError
 
 PLACEHOLDERS = ("account_id", "registry")
 
@@ -46,18 +47,6 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _IMAGE_TAG = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[\w][\w.-]{0,127}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
-
-
-class ConfigError(Exception):
-    """The seed config is not valid; `problems` lists each one ("file: field: what to do")."""
-
-    def __init__(self, path: Path, problems: list[str]):
-        self.path = path
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(
-            f"{path}: {len(problems)} problem(s) in the seed config; nothing was changed.\n{lines}"
-        )
 
 
 @dataclass
