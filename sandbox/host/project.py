@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 from sandbox.host.images import AIRFLOW_IMAGE
 from sandbox.host.settings import ROOT, Settings
 
-AIRFLOW_PROJECT_IMAGE = "sandbox/airflow-project"  # tagged with the requirements' digest
+AIRFLOW_PROJECT_IMAGE = "sandbox/airflow-project"  # tagged with a digest of the project's path
 PROJECT_AIRFLOW_DOCKERFILE = ROOT / "airflow" / "project.Dockerfile"
 EMPTY_DIR = ROOT / ".build" / "empty"  # mounted where a project has no plugins/ or include/
 AIRFLOW_UID = 50000  # the Airflow containers' user: mounted files must be readable by it
@@ -67,10 +68,11 @@ class Project:
 
     def requirements_digest(self) -> str | None:
         """The digest of requirements.txt's packages (comments and blank lines do not count), or None."""
-        path = self.optional("requirements.txt")
-        if path is None:
+        path = self.root / "requirements.txt"
+        if not path.is_file():  # load_project reports a requirements.txt that is not a file
             return None
-        lines = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
+        # pip's comment rule: `#` at the start or after whitespace (a URL's #sha256= stays)
+        lines = [re.sub(r"(^|\s)#.*", "", ln).strip() for ln in path.read_text().splitlines()]
         packages = "\n".join(sorted(ln for ln in lines if ln))
         return hashlib.sha256(packages.encode()).hexdigest()[:12] if packages else None
 
@@ -145,9 +147,13 @@ def _unreadable(tree: Path) -> list[str]:
     for path in [tree, *tree.rglob("*")]:
         if "__pycache__" in path.parts:
             continue
-        mode = path.stat().st_mode
+        try:
+            st = path.stat()
+        except OSError:  # e.g. an editor's lock file, a link to nowhere
+            problems.append(f"{path}: a broken link or unreadable entry; remove it or point it at a file")
+            continue
         need = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
-        if (mode & need) != need and path.stat().st_uid != AIRFLOW_UID:
+        if (st.st_mode & need) != need and st.st_uid != AIRFLOW_UID:
             problems.append(f"{path}: not readable by Airflow's user (uid {AIRFLOW_UID}) in the containers; "
                             f"`chmod o+r{'x' if path.is_dir() else ''} {path}`")
     return problems

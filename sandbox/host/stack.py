@@ -27,6 +27,7 @@ ADMIN_KUBECONFIG = KUBE_DIR / "admin.yaml"
 # Which cluster provider `make up` used (and its API server), for the summary and `make down`.
 CLUSTER_RECORD = KUBE_DIR / "cluster.json"
 HOST_KUBECONFIG = KUBE_DIR / "host.yaml"
+SDK_CONFIG = ROOT / ".build" / "aws" / "config"
 LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                 "airflow-triggerer"]
 
@@ -88,6 +89,7 @@ def up(settings: Settings, build: bool = True) -> float:
         images.build_all(settings, config.images)
         build_project_airflow(project)
     EMPTY_DIR.mkdir(parents=True, exist_ok=True)
+    write_sdk_config(config)
     provider = select_cluster(settings, config)
     if provider is not None:
         provider.prepare()  # the offline cluster's first build takes ~7 min: not while services start
@@ -125,6 +127,23 @@ def parse_dags(settings: Settings) -> int:
     if res.returncode != 0 and not any(ln.startswith("ERROR ") for ln in lines):
         info(res.stderr.strip()[-2000:])
     return res.returncode
+
+
+def write_sdk_config(config) -> None:
+    """The AWS SDK config file of the Airflow services (AWS_CONFIG_FILE): the region and, with
+    aws.airflow_role, that role assumed through STS with the emulator's keys as the source, so plain
+    boto3 in DAG code acts as the role, as an MWAA worker acts as its execution role."""
+    lines = ["# Written by `make up` from the project's sandbox.yaml; read by the AWS SDK in Airflow.",
+             "[profile sandbox-source]", "aws_access_key_id = test", "aws_secret_access_key = test", "",
+             "[default]", f"region = {config.region}"]
+    if config.airflow_role:
+        lines += [f"role_arn = arn:aws:iam::{config.account_id}:role/{config.airflow_role}",
+                  "source_profile = sandbox-source", "role_session_name = airflow"]
+    else:
+        lines += ["aws_access_key_id = test", "aws_secret_access_key = test"]
+    SDK_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    SDK_CONFIG.write_text("\n".join(lines) + "\n")
+    SDK_CONFIG.chmod(0o644)  # Airflow's user reads it through the mount
 
 
 def build_project_airflow(project: Project) -> None:

@@ -66,6 +66,7 @@ class SeedConfig:
     variables: dict[str, str]
     kubernetes: dict | None = None
     images: list[dict] = field(default_factory=list)
+    airflow_role: str | None = None
     pools: list[dict] = field(default_factory=list)
     raw: dict = field(repr=False, default_factory=dict)
 
@@ -180,8 +181,8 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     top = c.mapping(raw, "(top level)", {"images", "aws", "airflow", "kubernetes"}, {"aws"})
     images = check_images(c, top.get("images"), "images", path.parent)
     aws = c.mapping(top.get("aws"), "aws",
-                    {"region", "account_id", "iam_roles", "s3_buckets", "log_groups", "ecs_clusters",
-                     "ecr_repositories", "task_definitions"}, {"region", "account_id"})
+                    {"region", "account_id", "airflow_role", "iam_roles", "s3_buckets", "log_groups",
+                     "ecs_clusters", "ecr_repositories", "task_definitions"}, {"region", "account_id"})
     region = c.text(aws.get("region"), "aws.region", _REGION, "expected an AWS region such as us-east-1") or ""
     account_id = aws.get("account_id")
     if not (isinstance(account_id, str) and re.fullmatch(r"\d{12}", account_id)):
@@ -189,6 +190,11 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
         account_id = "000000000000"
 
     roles = _check_roles(c, c.items(aws.get("iam_roles"), "aws.iam_roles"))
+    airflow_role = aws.get("airflow_role")
+    role_names = {r.get("name") for r in roles if isinstance(r, dict)}
+    if airflow_role is not None and c.text(airflow_role, "aws.airflow_role") and airflow_role not in role_names:
+        c.fail("aws.airflow_role", f"role {airflow_role!r} is not in aws.iam_roles "
+                                   f"({', '.join(sorted(map(str, role_names))) or 'none'}); add it or fix the name")
     buckets = _check_buckets(c, c.items(aws.get("s3_buckets"), "aws.s3_buckets"), path)
     log_groups = _check_log_groups(c, c.items(aws.get("log_groups"), "aws.log_groups"))
     clusters = c.items(aws.get("ecs_clusters"), "aws.ecs_clusters")
@@ -251,7 +257,7 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     return SeedConfig(path=path, region=region, account_id=account_id, iam_roles=roles, s3_buckets=buckets,
                       log_groups=log_groups, ecs_clusters=clusters, ecr_repositories=repos,
                       task_definitions=task_defs, connections=connections, variables=normalized_vars,
-                      kubernetes=kubernetes, images=images, pools=pools, raw=raw)
+                      kubernetes=kubernetes, images=images, pools=pools, airflow_role=airflow_role, raw=raw)
 
 
 def _check_roles(c: _Checker, roles: list) -> list:

@@ -62,3 +62,14 @@ def test_scheduler_processes_start_with_the_dag_imports_loaded(sandbox):
                   env={"SANDBOX_PRELOAD_DAG_IMPORTS": "false"})
     assert res.returncode == 0, res.stderr
     assert "airflow.providers.amazon.aws.operators.ecs" not in json.loads(res.stdout.splitlines()[-1])
+
+
+def test_plain_sdk_calls_in_airflow_act_as_the_airflow_role(sandbox):
+    # No hook, no connection, no keys in code: the SDK's own settings chain (AWS_CONFIG_FILE).
+    script = ("import boto3; print(boto3.client('sts').get_caller_identity()['Arn']); "
+              "print(sorted(b['Name'] for b in boto3.client('s3').list_buckets()['Buckets']))")
+    res = exec_in("airflow-scheduler", "python", "-c", script)
+    assert res.returncode == 0, res.stderr
+    arn, buckets = res.stdout.strip().splitlines()[-2:]
+    assert arn.startswith("arn:aws:sts::000000000000:assumed-role/airflow-runner/airflow"), arn
+    assert "sandbox-data" in buckets

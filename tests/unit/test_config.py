@@ -145,3 +145,28 @@ def test_variables_that_are_not_strings_are_stored_as_json(raw):
     raw["airflow"]["variables"]["ecs_subnets"] = ["subnet-00000001"]
     config = validate_config(raw, ROOT / "sandbox.yaml")
     assert config.variables["ecs_subnets"] == '["subnet-00000001"]'
+
+
+def test_the_airflow_role_must_be_a_declared_role(raw):
+    raw["aws"]["airflow_role"] = "no-such-role"
+    assert any("aws.airflow_role" in p and "'no-such-role' is not in aws.iam_roles" in p for p in problems(raw))
+
+
+def test_images_are_declared_before_ecr_and_the_cluster_use_them(raw):
+    raw["aws"]["ecr_repositories"][0]["image"] = "sandbox/undeclared:1.0"
+    raw["kubernetes"]["images"] = ["sandbox/undeclared:1.0"]
+    raw["images"].append({"tag": "team/app:latest", "context": "images/task"})
+    raw["images"].append({"tag": "team/other:1.0", "context": "no/such/dir"})
+    found = problems(raw)
+    assert any(p.startswith("sandbox.yaml: aws.ecr_repositories[0].image: 'sandbox/undeclared:1.0' is not in `images`")
+               for p in found)
+    assert any("kubernetes.images[0]" in p for p in found)
+    assert any("images[1].tag" in p and "other than latest" in p for p in found)
+    assert any("images[2].context" in p and "no such directory" in p for p in found)
+
+
+def test_the_cluster_gets_every_declared_image_unless_it_lists_some(raw):
+    del raw["kubernetes"]["images"]
+    config = validate_config(raw, ROOT / "sandbox.yaml")
+    assert config.kubernetes["images"] == [i["tag"] for i in config.images] == ["sandbox/task:1.0"]
+    assert config.images[0]["dockerfile"] == ROOT / "images" / "task" / "Dockerfile"

@@ -57,3 +57,21 @@ def test_down_without_a_record_asks_the_configured_provider(calls):
 def test_a_broken_record_counts_as_none(calls):
     stack.CLUSTER_RECORD.write_text("{not json")
     assert stack.recorded_cluster() == {}
+
+
+def test_the_sdk_config_assumes_the_airflow_role(tmp_path, monkeypatch):
+    import configparser
+
+    from sandbox.seeding.config import load_config
+    monkeypatch.setattr(stack, "SDK_CONFIG", tmp_path / "aws" / "config")
+    config = load_config(stack.ROOT / "sandbox.yaml")
+    stack.write_sdk_config(config)
+    parsed = configparser.ConfigParser()
+    parsed.read(stack.SDK_CONFIG)
+    assert dict(parsed["default"]) == {"region": "us-east-1", "role_arn": "arn:aws:iam::000000000000:role/airflow-runner",
+                                       "source_profile": "sandbox-source", "role_session_name": "airflow"}
+    config.airflow_role = None
+    stack.write_sdk_config(config)
+    parsed = configparser.ConfigParser()
+    parsed.read(stack.SDK_CONFIG)
+    assert "role_arn" not in parsed["default"] and parsed["default"]["aws_access_key_id"] == "test"

@@ -51,7 +51,13 @@ def genomics_qc():
     def pod_arguments(samples: list[dict]) -> list[list[str]]:
         return [[s["source"], f"{s['out']}/k8s/{s['name']}.json"] for s in samples]
 
+    @task
+    def whoami() -> str:
+        """Who plain boto3 acts as: the Airflow role here, the worker's execution role on MWAA."""
+        return boto3.client("sts").get_caller_identity()["Arn"]
+
     samples = list_samples()
+    whoami() >> samples
 
     on_ecs = EcsRunTaskOperator.partial(
         task_id="qc_on_ecs",

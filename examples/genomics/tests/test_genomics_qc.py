@@ -7,7 +7,8 @@ EXPECTED = {"samples": ["sample-a", "sample-b", "sample-c"], "bases": 66, "gc": 
 
 def test_qc_runs_on_ecs_and_kubernetes_and_both_agree(airflow_api, aws_session):
     run = airflow_api.run_dag("genomics_qc", timeout=600).assert_success()
-    # list_samples used plain boto3 with no connection: the emulator answered it.
+    # Plain boto3 with no connection reached the emulator, as the project's aws.airflow_role.
+    assert run.xcom("whoami").startswith("arn:aws:sts::000000000000:assumed-role/genomics-airflow/")
     samples = run.xcom("list_samples")
     assert [s["name"] for s in samples] == EXPECTED["samples"]
     # report: include/ code and the extra PyPI package (humanize) ran in the Airflow task.
