@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"import_vcf_{backend}_{cases}_s"] = statistics.median(times)
             results[f"import_vcf_{backend}_32_over_8"] = round(
                 results[f"import_vcf_{backend}_32_s"] / results[f"import_vcf_{backend}_8_s"], 2)
-    stack.remove_task_containers()
+    stack.remove_task_containers(settings)
     if not args.skip_projects:
         time_projects(results)
     write_results(results)

@@ -219,7 +219,7 @@ def running(settings: Settings):
         if started_here and os.environ.get("SANDBOX_KEEP") != "1":
             down(settings)
         else:
-            remove_task_containers()
+            remove_task_containers(settings)
 
 
 def cluster_provider(settings: Settings):
@@ -290,7 +290,7 @@ def down(settings: Settings, volumes: bool = True) -> None:
     with step("Stopping the sandbox"):
         # ECS task containers and the cluster node first: while they are attached to the compose
         # network, `compose down` cannot remove it.
-        remove_task_containers()
+        remove_task_containers(settings)
         provider = recorded_provider(settings) or cluster_provider(settings)[0]
         if provider is not None:
             provider.delete()
@@ -324,9 +324,11 @@ def forget_cluster() -> None:
         path.unlink(missing_ok=True)
 
 
-def remove_task_containers() -> None:
-    """ECS task containers are started by the emulator, not compose; remove the ones it left."""
-    ids = docker("ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-arn").stdout.split()
+def remove_task_containers(settings: Settings) -> None:
+    """ECS task containers are started by the emulator, not compose; remove the ones it left. Only
+    this sandbox's: they join the emulator's network, while another project's emulator tasks do not."""
+    ids = docker("ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-arn",
+                 "--filter", f"network={settings.project}_default").stdout.split()
     if ids:
         docker("rm", "-f", *ids)
         info(f"removed {len(ids)} ECS task container(s)")

@@ -34,7 +34,7 @@ def calls(tmp_path, monkeypatch):
     import sandbox.host.cluster
     monkeypatch.setattr(sandbox.host.cluster, "make_provider", lambda name, settings: Provider(name))
     monkeypatch.setattr(stack, "cluster_provider", lambda settings: (Provider("selected"), "probed"))
-    monkeypatch.setattr(stack, "remove_task_containers", lambda: made.append("remove task containers"))
+    monkeypatch.setattr(stack, "remove_task_containers", lambda settings: made.append("remove task containers"))
     monkeypatch.setattr(stack, "compose", lambda *args, **kw: made.append("compose " + " ".join(args)))
     return made
 
