@@ -29,6 +29,11 @@ import os
 import threading
 import time
 
+try:  # in the emulator's image, sandbox/core/fargate_rules.py is copied next to this file
+    import fargate_rules
+except ImportError:  # in the checkout (unit tests)
+    from sandbox.core import fargate_rules
+
 PINNED_VERSION = "1.5.33"
 
 logger = logging.getLogger("ecs.fidelity")
@@ -722,6 +727,8 @@ def _stop_task(data):
 
 
 _REPLACED = (
+    "_register_task_definition",
+    "_run_task",
     "_build_run_kwargs", "_start_task_worker", "_start_awslogs_forwarder",
     "_maybe_mark_stopped", "_mark_task_stopped", "_cleanup_task_resources",
     "_stop_task", "_emit_awslogs_event",
@@ -745,6 +752,46 @@ def check_version(version=None):
             "re-check this patch against the new version.")
 
 
+# ── What the emulator refuses: Fargate's rules, and access to the host ──────
+
+def host_access_allowed():
+    """ECS_ALLOW_HOST_ACCESS=true (.env) lets privileged / host-mounting tasks run; nothing else does:
+    the emulator holds the Docker socket, so such a task is root on the machine."""
+    return os.environ.get("ECS_ALLOW_HOST_ACCESS", "").strip().lower() in ("1", "true", "yes")
+
+
+def refusal(td, launch_type=None):
+    """The ClientException message for a definition this emulator must refuse, or None."""
+    if fargate_rules.is_fargate(td) or launch_type == "FARGATE":
+        refusals = fargate_rules.fargate_refusals(td)
+        if refusals:
+            return " ".join(message for _, message in refusals)
+    if launch_type is not None and not host_access_allowed():
+        found = fargate_rules.host_access(td)
+        if found:
+            return ("This sandbox's emulator does not start tasks that reach into the host ("
+                    + "; ".join(what for _, what in found)
+                    + "); set ECS_ALLOW_HOST_ACCESS=true in .env to allow it.")
+    return None
+
+
+def _register_task_definition(data):
+    message = refusal(data)
+    if message:
+        return ecs.error_response_json("ClientException", message, 400)
+    return _original["_register_task_definition"](data)
+
+
+def _run_task(data):
+    td = ecs._task_defs.get(ecs._resolve_td_key(data.get("taskDefinition", ""))) or {}
+    launch_type = data.get("launchType") or ("FARGATE" if data.get("capacityProviderStrategy") is None
+                                             and fargate_rules.is_fargate(td) else "EC2")
+    message = refusal(td, launch_type) if td else None
+    if message:
+        return ecs.error_response_json("ClientException", message, 400)
+    return _original["_run_task"](data)
+
+
 def apply():
     """Install the replacements into ministack.services.ecs (idempotent)."""
     global ecs
@@ -757,6 +804,8 @@ def apply():
     for name in _REPLACED:
         _original[name] = getattr(module, name)
         setattr(module, name, globals()[name])
-    # RunTask's dispatch table holds the function itself, not its name.
+    # The dispatch table holds the functions themselves, not their names.
     module._ACTION_MAP["StopTask"] = _stop_task
+    module._ACTION_MAP["RegisterTaskDefinition"] = _register_task_definition
+    module._ACTION_MAP["RunTask"] = _run_task
     logger.info("ECS fidelity patch applied to ministack %s", PINNED_VERSION)

@@ -209,3 +209,39 @@ def test_version_guard_names_the_pin_and_this_patch():
     assert "ministack==1.5.33" in str(err.value)
     assert "ecs_fidelity.py" in str(err.value)
     assert "1.5.34" in str(err.value)
+
+
+def fargate_td(**extra):
+    td = {"family": "f", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256",
+          "memory": "512", "containerDefinitions": [{"name": "app", "image": "x"}]}
+    td.update(extra)
+    return td
+
+
+def test_a_valid_fargate_definition_is_accepted():
+    assert fidelity.refusal(fargate_td()) is None
+    assert fidelity.refusal(fargate_td(), "FARGATE") is None
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"networkMode": "bridge"}, "Fargate only supports network mode 'awsvpc'."),
+    ({"pidMode": "host"}, "do not support pidMode 'host'"),
+    ({"ipcMode": "task"}, "do not support ipcMode."),
+    ({"memory": "3000"}, "No Fargate configuration exists for given values: 256 CPU, 3000 memory."),
+    ({"volumes": [{"name": "root", "host": {"sourcePath": "/"}}]}, "volume 'root' mounts the host path '/'"),
+    ({"containerDefinitions": [{"name": "app", "image": "x", "privileged": True}]}, "container 'app' is privileged"),
+    ({"containerDefinitions": [{"name": "app", "image": "x", "linuxParameters": {
+        "capabilities": {"add": ["SYS_PTRACE", "NET_ADMIN"]}}}]}, "adds NET_ADMIN"),
+])
+def test_fargate_refuses_what_fargate_refuses(extra, words):
+    assert words in fidelity.refusal(fargate_td(**extra))
+
+
+def test_host_access_is_refused_on_any_launch_type_unless_allowed(monkeypatch):
+    td = {"family": "ec2", "requiresCompatibilities": ["EC2"], "networkMode": "bridge",
+          "containerDefinitions": [{"name": "app", "image": "x", "privileged": True}]}
+    assert fidelity.refusal(td) is None  # EC2 definitions may ask for it ...
+    monkeypatch.delenv("ECS_ALLOW_HOST_ACCESS", raising=False)
+    assert "set ECS_ALLOW_HOST_ACCESS=true" in fidelity.refusal(td, "EC2")  # ... but this emulator runs none
+    monkeypatch.setenv("ECS_ALLOW_HOST_ACCESS", "true")
+    assert fidelity.refusal(td, "EC2") is None
