@@ -4,7 +4,9 @@ Compose reads the same `.env`, so ports, passwords and image names agree everywh
 """
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +56,42 @@ class Settings:
         return self.get("AIRFLOW_ADMIN_USER", "admin"), self.get("AIRFLOW_ADMIN_PASSWORD", "admin")
 
 
+# Before secrets were generated, every checkout used this Fernet key. A checkout whose sandbox was
+# made with it keeps it as a second, decrypt-only key, so its stored connections stay readable.
+LEGACY_FERNET_KEY = "kTk5Sx3PWtgDZc2DbqcRFr-KbyJA8QDjQkCEddhPuqU="
+
+
+def generate_secrets(root: Path, values: dict[str, str]) -> None:
+    """Fills AIRFLOW_FERNET_KEY and AIRFLOW_JWT_SECRET in `.env` where they are empty: per checkout,
+    made once, never committed."""
+    made = {}
+    if not values.get("AIRFLOW_FERNET_KEY"):
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        made["AIRFLOW_FERNET_KEY"] = f"{key},{LEGACY_FERNET_KEY}" if (root / ".build" / "stack.json").exists() else key
+    if not values.get("AIRFLOW_JWT_SECRET"):
+        made["AIRFLOW_JWT_SECRET"] = secrets.token_urlsafe(32)
+    if not made:
+        return
+    env_file = root / ".env"
+    lines = env_file.read_text().splitlines() if env_file.exists() else []
+    for key, value in made.items():
+        at = [i for i, line in enumerate(lines) if line.split("=", 1)[0].strip() == key]
+        if at:
+            lines[at[0]] = f"{key}={value}"
+        else:
+            lines.append(f"{key}={value}")
+    env_file.write_text("\n".join(lines) + "\n")
+    env_file.chmod(0o600)
+    values.update(made)
+
+
 def load_settings(root: Path = ROOT) -> Settings:
     env_file, example = root / ".env", root / ".env.example"
     if not env_file.exists() and example.exists():
         shutil.copyfile(example, env_file)
     values = read_env_file(example)
     values.update(read_env_file(env_file))
+    generate_secrets(root, values)
     # The process environment wins, as it does for compose.
     values.update({k: v for k, v in os.environ.items() if k in values})
     return Settings(values)

@@ -31,3 +31,24 @@ def test_nothing_is_removed_when_the_engine_does_not_answer(tmp_path, monkeypatc
                         lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 1, "", "x"))
     preflight.remove_stale_bridges(tmp_path)
     assert calls == []
+
+
+def test_secrets_are_generated_into_env_once_per_checkout(tmp_path):
+    import base64
+
+    from sandbox.host.settings import LEGACY_FERNET_KEY, load_settings
+    (tmp_path / ".env.example").write_text("AIRFLOW_PORT=8080\nAIRFLOW_FERNET_KEY=\nAIRFLOW_JWT_SECRET=\n")
+    first = load_settings(tmp_path)
+    assert len(base64.urlsafe_b64decode(first["AIRFLOW_FERNET_KEY"])) == 32  # a valid Fernet key
+    assert len(first["AIRFLOW_JWT_SECRET"]) >= 32
+    assert load_settings(tmp_path).values == first.values  # kept, not made again
+    assert (tmp_path / ".env").stat().st_mode & 0o077 == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".env.example").write_text((tmp_path / ".env.example").read_text())
+    assert load_settings(other)["AIRFLOW_FERNET_KEY"] != first["AIRFLOW_FERNET_KEY"]
+    # A checkout whose sandbox predates generated keys keeps the old key to decrypt with.
+    (other / ".env").write_text("AIRFLOW_FERNET_KEY=\n")
+    (other / ".build").mkdir()
+    (other / ".build" / "stack.json").write_text("{}")
+    assert load_settings(other)["AIRFLOW_FERNET_KEY"].endswith("," + LEGACY_FERNET_KEY)
