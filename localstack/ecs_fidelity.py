@@ -299,10 +299,18 @@ def _daemon_cpus(docker_client):
     return _host_cpus
 
 
+# Task containers carry the compose project of the sandbox that started them, so its teardown
+# removes its own and never another project's.
+PROJECT_LABEL = "sandbox.compose-project"
+
+
 def _build_run_kwargs(cdef, td, *args, **kwargs):
     run_kwargs = _original["_build_run_kwargs"](cdef, td, *args, **kwargs)
     run_kwargs.update(docker_run_options(
         cdef, td, host_cpus=_daemon_cpus(ecs._get_docker())))
+    project = os.environ.get("SANDBOX_COMPOSE_PROJECT")
+    if project:
+        run_kwargs["labels"] = {**(run_kwargs.get("labels") or {}), PROJECT_LABEL: project}
     return run_kwargs
 
 

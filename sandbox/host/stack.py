@@ -326,9 +326,9 @@ def forget_cluster() -> None:
 
 def remove_task_containers(settings: Settings) -> None:
     """ECS task containers are started by the emulator, not compose; remove the ones it left. Only
-    this sandbox's: they join the emulator's network, while another project's emulator tasks do not."""
+    this sandbox's: its emulator labels them with the compose project (localstack/ecs_fidelity.py)."""
     ids = docker("ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-arn",
-                 "--filter", f"network={settings.project}_default").stdout.split()
+                 "--filter", f"label=sandbox.compose-project={settings.project}").stdout.split()
     if ids:
         docker("rm", "-f", *ids)
         info(f"removed {len(ids)} ECS task container(s)")
