@@ -25,6 +25,11 @@ def is_fargate(td: dict) -> bool:
     return isinstance(compat, list) and "FARGATE" in compat
 
 
+def _dict(value) -> dict:
+    """A definition's sub-mapping, or {} where a wrong type stands (validation reports that)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _containers(td: dict) -> list[dict]:
     cds = td.get("containerDefinitions")
     return [cd for cd in cds if isinstance(cd, dict)] if isinstance(cds, list) else []
@@ -59,7 +64,7 @@ def fargate_refusals(td: dict) -> list[tuple[str, str]]:
         kind = "privileged containers" if where.endswith("privileged") else "host path volumes"
         refusals.append((where, f"Tasks using the Fargate launch type do not support {kind}: {what}."))
     for j, cd in enumerate(_containers(td)):
-        caps = ((cd.get("linuxParameters") or {}).get("capabilities") or {}).get("add") or []
+        caps = _dict(_dict(cd.get("linuxParameters")).get("capabilities")).get("add") or []
         extra = sorted(set(map(str, caps)) - FARGATE_CAPABILITIES) if isinstance(caps, list) else [str(caps)]
         if extra:
             refusals.append((f"containerDefinitions[{j}].linuxParameters.capabilities.add",

@@ -170,3 +170,13 @@ def test_the_cluster_gets_every_declared_image_unless_it_lists_some(raw):
     config = validate_config(raw, ROOT / "sandbox.yaml")
     assert config.kubernetes["images"] == [i["tag"] for i in config.images] == ["sandbox/task:1.0"]
     assert config.images[0]["dockerfile"] == ROOT / "images" / "task" / "Dockerfile"
+
+
+def test_fargate_definitions_are_refused_what_fargate_refuses(raw):
+    td = count_numbers(raw)
+    td["containerDefinitions"][0]["privileged"] = True
+    td["pidMode"] = "host"
+    td["volumes"] = [{"name": "root", "host": {"sourcePath": "/"}}]
+    found = problems(raw)
+    for field_path in ("containerDefinitions[0].privileged", "pidMode", "volumes[0].host.sourcePath"):
+        assert any(f"aws.task_definitions[0].{field_path}: " in p and "Fargate" in p for p in found), field_path
