@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "parse":
             preflight.preflight()
             project = load_project(settings)
-            images.build_all(settings, stack.seed_config(project).images)
+            images.build_all(settings, stack.compose_images(), stack.seed_config(project).images)
             stack.build_project_airflow(project)
             return stack.parse_dags(settings)
         elif args.command == "host":
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             preflight.preflight()
             project = load_project(settings)
-            images.build_all(settings, stack.seed_config(project).images)
+            images.build_all(settings, stack.compose_images(), stack.seed_config(project).images)
             stack.build_project_airflow(project)
         elif args.command == "up":
             stack.up_with_summary(settings)

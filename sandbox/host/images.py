@@ -243,14 +243,13 @@ def _say_python_version_once(dockerfile: Path, bases: dict[str, str]) -> None:
         _python_note_given = True
 
 
-def build_all(settings: Settings, project_images: list[dict] = ()) -> list[str]:
-    """The service images compose runs, then the project's declared images. Docker's layer cache
-    makes an unchanged image instant; only what changed is rebuilt."""
+def build_all(settings: Settings, used: set[str], project_images: list[dict] = ()) -> list[str]:
+    """The service images compose runs (`used`: stack.compose_images()), then the project's declared
+    images. Docker's layer cache makes an unchanged image instant; only what changed is rebuilt."""
     write_ca_bundle(settings)
     bases = resolve_bases(settings)
-    from sandbox.host.stack import compose_images
     # The Airflow image is built even when compose runs a project's image made on top of it.
-    images = [*service_images(compose_images() | {AIRFLOW_IMAGE}), *project_images]
+    images = [*service_images(used | {AIRFLOW_IMAGE}), *project_images]
     for image in images:
         build_declared(image, bases)
     return [i["tag"] for i in images]

@@ -86,7 +86,7 @@ def up(settings: Settings, build: bool = True) -> float:
     elif verdict.action == "start":
         check_engine_is_free(settings)
     if build:
-        images.build_all(settings, config.images)
+        images.build_all(settings, compose_images(), config.images)
         build_project_airflow(project)
     EMPTY_DIR.mkdir(parents=True, exist_ok=True)
     write_sdk_config(config)
