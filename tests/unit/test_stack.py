@@ -75,3 +75,45 @@ def test_the_sdk_config_assumes_the_airflow_role(tmp_path, monkeypatch):
     parsed = configparser.ConfigParser()
     parsed.read(stack.SDK_CONFIG)
     assert "role_arn" not in parsed["default"] and parsed["default"]["aws_access_key_id"] == "test"
+
+
+def engine_with(monkeypatch, networks: list[dict], port: int):
+    import subprocess
+    config = {"networks": {"default": {"ipam": {"config": [{"subnet": "169.254.170.0/24"}]}}},
+              "services": {"airflow-apiserver": {"ports": [{"host_ip": "127.0.0.1", "published": str(port)}]}}}
+
+    def docker(*args, **kw):
+        out = "\n".join(n["Id"] for n in networks) if args[:2] == ("network", "ls") else json.dumps(networks)
+        return subprocess.CompletedProcess(args, 0, out, "")
+
+    monkeypatch.setattr(stack, "compose", lambda *a, **kw: subprocess.CompletedProcess(a, 0, json.dumps(config), ""))
+    monkeypatch.setattr(stack, "docker", docker)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_second_sandbox_on_the_engine_is_refused_with_what_to_do(monkeypatch):
+    other = {"Id": "n1", "Name": "team-b_default", "Labels": {"com.docker.compose.project": "team-b"},
+             "IPAM": {"Config": [{"Subnet": "169.254.170.0/24"}]}}
+    engine_with(monkeypatch, [other], free_port())
+    with pytest.raises(stack.StackError) as refused:
+        stack.check_engine_is_free(Settings({"COMPOSE_PROJECT_NAME": "team-a"}))
+    assert "'team-b_default' (compose project team-b)" in str(refused.value)
+    assert "docker compose -p team-b down" in str(refused.value)
+    # The network of this very project (left by a half-finished run) is not another sandbox.
+    stack.check_engine_is_free(Settings({"COMPOSE_PROJECT_NAME": "team-b"}))
+
+
+def test_a_taken_port_is_refused_before_anything_starts(monkeypatch):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        engine_with(monkeypatch, [], taken.getsockname()[1])
+        with pytest.raises(stack.StackError, match="is in use by another program; set AIRFLOW_PORT"):
+            stack.check_engine_is_free(Settings({}))
