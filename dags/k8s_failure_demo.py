@@ -1,12 +1,14 @@
 """What failing pods look like in Airflow: a pod that exits non-zero fails its task and its log
 lines are in the task log; a pod whose image does not exist fails fast with the pull error instead
-of waiting out the startup timeout. Both tasks are expected to fail.
+of waiting out the startup timeout; a privileged pod is refused by the cluster's pod security, and
+the API's own message is in the task log. All three tasks are expected to fail.
 """
 from __future__ import annotations
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk import dag
+from kubernetes.client import models as k8s
 
 COMMON = dict(kubernetes_conn_id="kubernetes_default", image_pull_policy="IfNotPresent", get_logs=True,
               on_finish_action="delete_pod", retries=0)
@@ -35,6 +37,14 @@ def k8s_failure_demo():
         image="sandbox/this-image-does-not-exist:1.0",
         cmds=["true"],
         startup_timeout_seconds=300,
+        **COMMON,
+    )
+    KubernetesPodOperator(
+        task_id="privileged_pod",
+        name="privileged-pod",
+        image="{{ var.value.k8s_task_image }}",
+        cmds=["true"],
+        container_security_context=k8s.V1SecurityContext(privileged=True),
         **COMMON,
     )
 

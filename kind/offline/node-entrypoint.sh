@@ -258,11 +258,44 @@ start kube-apiserver kube-apiserver \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-signing-key-file="$PKI/sa.key" --service-account-key-file="$PKI/sa.pub" \
-    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-    --allow-privileged=true --v=1
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction,PodSecurityPolicy \
+    --allow-privileged=false --v=1
 
 wait_for kube-apiserver 120 kubectl get --raw /readyz || die "kube-apiserver did not become ready; see $LOGS/kube-apiserver.log"
 log "kube-apiserver ready"
+
+# Pod security: the right to create a pod must not be root on this machine. Kubernetes 1.20 has no
+# Pod Security admission, so PodSecurityPolicy admission (on above) admits only pods this policy
+# allows - Pod Security's "baseline": no privileged containers, host namespaces, host ports,
+# hostPath volumes or added capabilities - for every user, cluster admins included.
+kubectl apply -f - >/dev/null <<'POLICY' || die "could not create the pod security policy"
+apiVersion: policy/v1beta1
+kind: PodSecurityPolicy
+metadata: {name: sandbox-baseline}
+spec:
+  privileged: false
+  hostNetwork: false
+  hostPID: false
+  hostIPC: false
+  allowedCapabilities: []
+  volumes: [configMap, secret, emptyDir, projected, downwardAPI, persistentVolumeClaim]
+  runAsUser: {rule: RunAsAny}
+  seLinux: {rule: RunAsAny}
+  supplementalGroups: {rule: RunAsAny}
+  fsGroup: {rule: RunAsAny}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "psp:sandbox-baseline"}
+rules: [{apiGroups: [policy], resources: [podsecuritypolicies], verbs: [use], resourceNames: [sandbox-baseline]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "psp:sandbox-baseline"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "psp:sandbox-baseline"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:authenticated"}]
+POLICY
+log "pod security policy sandbox-baseline in force"
 
 start kube-controller-manager kube-controller-manager \
     --kubeconfig=$K/controller-manager.conf \

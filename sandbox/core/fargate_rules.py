@@ -56,7 +56,7 @@ def fargate_refusals(td: dict) -> list[tuple[str, str]]:
     refusals = []
     if td.get("networkMode", "awsvpc") != "awsvpc":
         refusals.append(("networkMode", "Fargate only supports network mode 'awsvpc'."))
-    if td.get("ipcMode") is not None:
+    if td.get("ipcMode") not in (None, ""):  # MiniStack stores "" for "not set"
         refusals.append(("ipcMode", "Tasks using the Fargate launch type do not support ipcMode."))
     if td.get("pidMode") == "host":  # "task" is supported
         refusals.append(("pidMode", "Tasks using the Fargate launch type do not support pidMode 'host'."))

@@ -198,7 +198,7 @@ def docker_build(tag: str, dockerfile: str | Path, build_args: dict[str, str], l
                  context: Path = ROOT) -> None:
     """`docker build` (from the repo root unless `context` says otherwise), showing Docker's steps (and
     Kubernetes' build phases, `+++`) as progress; on failure the last 40 lines go into the error."""
-    args = ["build", "-f", str(dockerfile), "-t", tag]
+    args = ["build", "--force-rm", "-f", str(dockerfile), "-t", tag]  # no containers left by a failed step
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     for key, value in (labels or {}).items():

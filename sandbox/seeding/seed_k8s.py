@@ -40,6 +40,25 @@ def _ensure(api: ApiClient, collection: str, name: str, body: dict, compare: tup
     return "updated"
 
 
+# The task namespace admits only Pod Security's "baseline" pods (no privileged containers, host
+# namespaces or hostPath volumes) where the cluster has Pod Security admission (1.23+); the offline
+# 1.20 node enforces the same through a PodSecurityPolicy (kind/offline/node-entrypoint.sh).
+POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "baseline"}
+
+
+def _label_namespace(api: ApiClient, ns: str) -> str:
+    """Adds POD_SECURITY's labels to a namespace made without them (an older sandbox's)."""
+    current = api.request("GET", f"/api/v1/namespaces/{ns}").json()
+    labels = current["metadata"].get("labels") or {}
+    if all(labels.get(k) == v for k, v in POD_SECURITY.items()):
+        return "unchanged"
+    current["metadata"]["labels"] = {**labels, **POD_SECURITY}
+    replaced = api.request("PUT", f"/api/v1/namespaces/{ns}", json=current)
+    if replaced.status_code != 200:
+        raise KubernetesSeedError(f"PUT namespace {ns}: HTTP {replaced.status_code} {replaced.text[:300]}")
+    return "updated"
+
+
 def _b64_values(values: dict[str, str]) -> dict[str, str]:
     return {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())}
 
@@ -51,8 +70,9 @@ def seed_kubernetes(api: ApiClient, config: SeedConfig, report: Report) -> str:
     ns, sa = k["namespace"], k["service_account"]
     base = f"/api/v1/namespaces/{ns}"
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
-    report("k8s namespace", ns, _ensure(api, "/api/v1/namespaces", ns,
-                                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+    outcome = _ensure(api, "/api/v1/namespaces", ns, {"apiVersion": "v1", "kind": "Namespace",
+                                                       "metadata": {"name": ns, "labels": POD_SECURITY}})
+    report("k8s namespace", ns, outcome if outcome != "unchanged" else _label_namespace(api, ns))
     report("k8s serviceaccount", f"{ns}/{sa}", _ensure(api, f"{base}/serviceaccounts", sa, {
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}}))
     report("k8s role", f"{ns}/{sa}", _ensure(api, f"{rbac}/roles", sa, {

@@ -71,7 +71,13 @@ def test_failing_pods_fail_with_logs_and_fast(airflow_api):
     run = airflow_api.run_dag("k8s_failure_demo")
     assert run.state == "failed"
     tis = {ti["task_id"]: ti for ti in run.task_instances}
-    assert {t: ti["state"] for t, ti in tis.items()} == {"nonzero_exit": "failed", "missing_image": "failed"}
+    assert {t: ti["state"] for t, ti in tis.items()} == {"nonzero_exit": "failed", "missing_image": "failed",
+                                                         "privileged_pod": "failed"}
+    # Refused at admission, whatever the provider: PodSecurityPolicy on the offline 1.20 node, Pod
+    # Security admission (the namespace's "baseline" label) on newer clusters.
+    refused = run.log("privileged_pod")
+    assert any(words in refused for words in ("Privileged containers are not allowed", "violates PodSecurity",
+                                              "disallowed by cluster policy")), refused[-2000:]
     log = run.log("nonzero_exit")
     assert "error: input file is corrupt" in log and "returned a failure" in log
     missing = run.log("missing_image")

@@ -221,6 +221,8 @@ def fargate_td(**extra):
 def test_a_valid_fargate_definition_is_accepted():
     assert fidelity.refusal(fargate_td()) is None
     assert fidelity.refusal(fargate_td(), "FARGATE") is None
+    # As MiniStack stores a registered definition: unset modes are empty strings.
+    assert fidelity.refusal(fargate_td(pidMode="", ipcMode="", volumes=[]), "FARGATE") is None
 
 
 @pytest.mark.parametrize("extra, words", [
