@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down status logs test test-unit test-e2e bench validate parse clean
+.PHONY: help up down stop start status logs test test-unit test-e2e bench validate parse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,13 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 up: $(VENV)/.installed  ## set up Docker if needed, build images, start and seed the sandbox
 	$(PY) -m sandbox up
 
-down: $(VENV)/.installed  ## stop the sandbox; removes its containers, volumes and ECS task containers
+down: $(VENV)/.installed  ## remove the sandbox: containers, volumes (Airflow history, S3 data), ECS task containers
 	$(PY) -m sandbox down
+
+stop: $(VENV)/.installed  ## stop the sandbox and keep everything; `make up` (or `make start`) resumes it
+	$(PY) -m sandbox stop
+
+start: up  ## resume a stopped sandbox (the same as `make up`)
 
 status: $(VENV)/.installed  ## services, health, URLs
 	$(PY) -m sandbox status

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="set up the host, build images, start and seed the sandbox")
+    sub.add_parser("stop", help="stop the sandbox, keeping everything; `up` resumes it")
     sub.add_parser("down", help="stop the sandbox and remove its containers and volumes")
     sub.add_parser("status", help="show the services and their health")
     sub.add_parser("build", help="build the images only")
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_tests(settings, extra)
         elif args.command == "down":
             stack.down(settings)
+        elif args.command == "stop":
+            stack.stop(settings)
         elif args.command == "status":
             print(stack.summary(settings) if stack.is_up(settings) else
                   "The sandbox is not (fully) up:\n" + stack.summary(settings))

@@ -286,8 +286,21 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def stop(settings: Settings) -> None:
+    """`make stop`: every container stops and keeps its state (Airflow's DB and logs, the emulator's
+    objects, S3 data and ECR images on its volume, the cluster's node); `make up` resumes it."""
+    with step("Stopping the sandbox (everything is kept; `make up` resumes it, `make down` wipes it)"):
+        remove_task_containers(settings)  # the emulator does not adopt tasks across its restart
+        provider = recorded_provider(settings)
+        if provider is not None:
+            provider.stop()
+        # The emulator writes its state to its volume on SIGTERM: give it time to.
+        compose("stop", "--timeout", "60")
+
+
 def down(settings: Settings, volumes: bool = True) -> None:
-    with step("Stopping the sandbox"):
+    with step("Removing the sandbox" + (": its Airflow history, logs, S3 data and emulator state go too "
+                                        "(`make stop` keeps them)" if volumes else "")):
         # ECS task containers and the cluster node first: while they are attached to the compose
         # network, `compose down` cannot remove it.
         remove_task_containers(settings)

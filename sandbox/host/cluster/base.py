@@ -60,6 +60,10 @@ class ClusterProvider(abc.ABC):
     def delete(self) -> None:
         """Removes what provision created (never anything it did not create)."""
 
+    def stop(self) -> None:
+        """Stops what provision started, keeping it (images, PKI, state) for the next provision.
+        A cluster the sandbox did not create is left alone."""
+
     @abc.abstractmethod
     def load_images(self, tags: list[str]) -> list[str]:
         """Makes local Docker images available to the cluster's runtime; returns the tags loaded

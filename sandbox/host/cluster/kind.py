@@ -92,6 +92,10 @@ class KindProvider(ClusterProvider):
             docker("network", "connect", "--alias", self.alias, network, self.node, check=True)
             info(f"connected {self.node} to {network} as {self.alias}")
 
+    def stop(self) -> None:
+        if docker("container", "inspect", self.node).returncode == 0:
+            docker("stop", "--time", "10", self.node, check=True)
+
     def delete(self) -> None:
         if self._exists():
             self._kind("delete", "cluster", "--name", self.cluster)

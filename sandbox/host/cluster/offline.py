@@ -224,6 +224,10 @@ class OfflineProvider(ClusterProvider):
                         if "port is already allocated" in res.stderr or "address already in use" in res.stderr else "")
                 raise ClusterError(f"could not start the Kubernetes node:{hint}\n{res.stderr[-2000:]}")
 
+    def stop(self) -> None:
+        if docker("container", "inspect", self.node).returncode == 0:
+            docker("stop", "--time", "10", self.node, check=True)
+
     def delete(self) -> None:
         data = self._inspect()
         if data is not None:
