@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from sandbox.seeding.errors import ConfigError
+from sandbox.seeding.errors import ConfigError, read_yaml
 
 Fail = Callable[[str, str], None]  # (field path, what to do)
 Report = Callable[[str, str, str], None]  # (kind, name, outcome)
@@ -71,13 +69,7 @@ def load_airflow_settings(path: str | Path) -> AirflowSettings:
     An empty file, an `airflow:`-only file and astro's generated template all mean nothing to seed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AirflowSettingsError(path, [f"{path}: file not found; give the project's airflow_settings.yaml "
-                                          "or leave it out"])
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise AirflowSettingsError(path, [f"{path.name}: not valid YAML: {exc}"]) from None
+    raw = read_yaml(path, AirflowSettingsError, "give the project's airflow_settings.yaml or leave it out")
     return validate_airflow_settings(raw, path)
 
 

@@ -22,7 +22,7 @@ import yaml
 
 from sandbox.seeding.airflow_settings import validate_pools
 from sandbox.core.fargate_rules import FARGATE_SIZES, fargate_refusals
-from sandbox.seeding.errors import ConfigError
+from sandbox.seeding.errors import ConfigError, read_yaml
 
 PLACEHOLDERS = ("account_id", "registry")
 # What an image's build_args may use; the host's image builder replaces them (sandbox/host/images.py).
@@ -246,22 +246,13 @@ def _is_file(path: Path) -> bool:
 def load_config(path: str | Path) -> SeedConfig:
     """Reads and validates the seed config; raises ConfigError listing every problem."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(path, [f"{path}: file not found; the seed config is required "
-                                 "(copy sandbox.yaml from the repository)"])
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, [f"{path.name}: not valid YAML: {exc}"]) from None
+    raw = read_yaml(path, ConfigError, "the seed config is required (copy sandbox.yaml from the repository)")
     return validate_config(raw, path)
 
 
 def load_images(path: Path) -> list[dict]:
     """A file holding only an `images:` list (the sandbox's own images.yaml), checked like sandbox.yaml's."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, [f"{path.name}: cannot be read as YAML: {exc}"]) from None
+    raw = read_yaml(path, ConfigError, "the sandbox's images.yaml is part of the checkout")
     c = _Checker(path)
     top = c.mapping(raw, "(top level)", {"images"}, {"images"})
     images = check_images(c, top.get("images"), "images", path.parent)
