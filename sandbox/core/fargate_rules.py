@@ -5,6 +5,8 @@ library only. The messages follow ECS's ClientException wording where ECS's own 
 """
 from __future__ import annotations
 
+import re
+
 # Fargate task sizes: cpu units -> allowed memory MiB
 # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html).
 FARGATE_SIZES: dict[int, list[int]] = {
@@ -70,7 +72,7 @@ def fargate_refusals(td: dict) -> list[tuple[str, str]]:
             refusals.append((f"containerDefinitions[{j}].linuxParameters.capabilities.add",
                              f"Fargate only supports adding the SYS_PTRACE kernel capability; "
                              f"container {cd.get('name')!r} adds {', '.join(extra)}."))
-    cpu, memory = _units(td.get("cpu"), 1024), _units(td.get("memory"), 1024)
+    cpu, memory = parse_cpu(td.get("cpu")), parse_memory(td.get("memory"))
     if cpu is None or memory is None:
         refusals.append(("cpu", "Fargate requires that 'cpu' be defined at the task level."
                          if cpu is None else "Fargate requires that 'memory' be defined at the task level."))
@@ -80,15 +82,19 @@ def fargate_refusals(td: dict) -> list[tuple[str, str]]:
     return refusals
 
 
-def _units(value, per_unit: int) -> int | None:
-    """"512", 512, "0.5 vCPU", "1 GB" -> cpu units or MiB; None when absent or not a size."""
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    text = str(value).strip().lower()
-    try:
-        for suffix in ("vcpu", "gb"):
-            if text.endswith(suffix):
-                return int(float(text[: -len(suffix)]) * per_unit)
-        return int(float(text))
-    except ValueError:
-        return None
+def parse_cpu(value) -> int | None:
+    """ECS task cpu as units: 256, "256" or "0.25 vCPU"; None when it is not a size."""
+    return _size(value, "vcpu", 1024)
+
+
+def parse_memory(value) -> int | None:
+    """ECS task memory as MiB: 512, "512" or "0.5 GB"; None when it is not a size."""
+    return _size(value, "gb", 1024)
+
+
+def _size(value, unit: str, per_unit: int) -> int | None:
+    text = str(value).strip()
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    m = re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{unit}", text, re.IGNORECASE)
+    return int(float(m.group(1)) * per_unit) if m else None

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from sandbox.seeding.airflow_settings import validate_pools
-from sandbox.core.fargate_rules import FARGATE_SIZES, fargate_refusals
+from sandbox.core.fargate_rules import FARGATE_SIZES, fargate_refusals, parse_cpu, parse_memory
 from sandbox.seeding.errors import ConfigError, read_yaml
 
 PLACEHOLDERS = ("account_id", "registry")
@@ -586,24 +586,6 @@ def _check_log_groups(c: _Checker, groups: list) -> list:
                                               f"use one of {sorted(LOG_RETENTION_DAYS)}")
     c.unique(groups, "name", "aws.log_groups")
     return groups
-
-
-def parse_cpu(value: Any) -> int | None:
-    """ECS cpu as units: 256, "256" or "0.25 vCPU"."""
-    text = str(value).strip()
-    if re.fullmatch(r"\d+", text):
-        return int(text)
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*vcpu", text, re.IGNORECASE)
-    return int(float(m.group(1)) * 1024) if m else None
-
-
-def parse_memory(value: Any) -> int | None:
-    """ECS memory as MiB: 512, "512" or "0.5 GB"."""
-    text = str(value).strip()
-    if re.fullmatch(r"\d+", text):
-        return int(text)
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*gb", text, re.IGNORECASE)
-    return int(float(m.group(1)) * 1024) if m else None
 
 
 def _task_size(c: _Checker, td: dict, key: str, where: str) -> int | None:
