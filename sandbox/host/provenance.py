@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from sandbox.host.images import SERVICE_IMAGES
+from sandbox.host.project import selected_project
 from sandbox.host.settings import ROOT, Settings
 
 RECORD = ROOT / ".build" / "stack.json"
@@ -56,8 +58,6 @@ def _declared_contexts(config: Path) -> list[Path]:
 def inputs(settings: Settings) -> dict[str, str]:
     """A short digest per input that decides what the sandbox runs, keyed by what a user would edit.
     The DAGs are not here: they are mounted, so an edit shows in the running sandbox by itself."""
-    from sandbox.host.project import selected_project
-    from sandbox.host.images import SERVICE_IMAGES
     project = selected_project(settings)
     digests = {
         "project": project.name,

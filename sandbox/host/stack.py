@@ -186,10 +186,10 @@ def wait_for_dag_files(client: AirflowClient, project: Project, timeout: float =
         missing = wanted - seen
         if missing:
             raise NotYet(f"not parsed yet: {', '.join(sorted(missing))}")
-        return [e for e in errors if e.get("filename") in wanted] or True
+        return ([e for e in errors if e.get("filename") in wanted],)  # a tuple: truthy with no errors too
 
-    result = wait_until(parsed, timeout=timeout, interval=2, what="the DAG files in dags/ to be parsed")
-    for error in result if isinstance(result, list) else []:
+    (errors,) = wait_until(parsed, timeout=timeout, interval=2, what="the DAG files in dags/ to be parsed")
+    for error in errors:
         info(f"import error in dags/{error.get('filename')}: {(error.get('stack_trace') or '').strip()[-600:]}")
 
 

@@ -57,7 +57,6 @@ def test_a_context_with_an_allow_list_sends_only_what_it_allows(tmp_path):
 
 
 def test_inputs_follow_the_project_and_every_file_its_images_are_built_from(tmp_path, monkeypatch):
-    from sandbox.host import images
     project = tmp_path / "project"
     (project / "images" / "qc" / "__pycache__").mkdir(parents=True)
     (project / "images" / "qc" / "Dockerfile").write_text("FROM python:3.12-slim-bookworm\n")
@@ -65,7 +64,7 @@ def test_inputs_follow_the_project_and_every_file_its_images_are_built_from(tmp_
     (project / "sandbox.yaml").write_text("images:\n  - {tag: team/qc:1.0, context: images/qc}\n")
     (tmp_path / "images.yaml").write_text("images: []\n")
     (tmp_path / "compose.yaml").write_text("services: {}\n")
-    monkeypatch.setattr(images, "SERVICE_IMAGES", tmp_path / "images.yaml")
+    monkeypatch.setattr(provenance, "SERVICE_IMAGES", tmp_path / "images.yaml")
     monkeypatch.setattr(provenance, "COMPOSE_FILE", tmp_path / "compose.yaml")
     settings = Settings({"SANDBOX_PROJECT": str(project)})
     before = provenance.inputs(settings)
