@@ -2,7 +2,7 @@
 
 Equivalent to ``python -m ministack`` (same environment variables: GATEWAY_PORT,
 BIND_HOST, LOG_LEVEL, ...), except that the patch in ecs_fidelity.py is
-installed first, and that detached mode is refused: ``ministack -d`` re-execs
+installed first (and the IAM patch in iam_fidelity.py on top of it), and that detached mode is refused: ``ministack -d`` re-execs
 a plain hypercorn process, which would run without the patch.
 """
 
@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ecs_fidelity  # noqa: E402
+import iam_fidelity  # noqa: E402
 
 
 def main():
@@ -20,6 +21,7 @@ def main():
                  "mode would start it without the ECS fidelity patch.")
     try:
         ecs_fidelity.apply()
+        iam_fidelity.apply()
     except RuntimeError as exc:
         sys.exit(f"ERROR: {exc}")
     from ministack.app import main as ministack_main

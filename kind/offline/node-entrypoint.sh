@@ -249,6 +249,10 @@ start etcd etcd --name "$NODE_NAME" --data-dir /var/lib/etcd \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster "$NODE_NAME=http://127.0.0.1:2380"
 
+# Pods get issuer-signed, projected service-account tokens (the default from 1.21 on), as on EKS:
+# kubernetes.aws_role exchanges them with AWS STS, which trusts the issuer they name.
+TOKEN_GATES=BoundServiceAccountTokenVolume=true
+
 start kube-apiserver kube-apiserver \
     --advertise-address="$NODE_IP" --bind-address=0.0.0.0 --secure-port=6443 \
     --etcd-servers=http://127.0.0.1:2379 \
@@ -259,7 +263,7 @@ start kube-apiserver kube-apiserver \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-signing-key-file="$PKI/sa.key" --service-account-key-file="$PKI/sa.pub" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction,PodSecurityPolicy \
-    --allow-privileged=false --v=1
+    --allow-privileged=false --feature-gates="$TOKEN_GATES" --v=1
 
 wait_for kube-apiserver 120 kubectl get --raw /readyz || die "kube-apiserver did not become ready; see $LOGS/kube-apiserver.log"
 log "kube-apiserver ready"
@@ -303,7 +307,8 @@ start kube-controller-manager kube-controller-manager \
     --bind-address=127.0.0.1 --leader-elect=false \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-    --use-service-account-credentials=true --service-cluster-ip-range="$SERVICE_CIDR" --v=1
+    --use-service-account-credentials=true --service-cluster-ip-range="$SERVICE_CIDR" \
+    --feature-gates="$TOKEN_GATES" --v=1
 
 start kube-scheduler kube-scheduler \
     --kubeconfig=$K/scheduler.conf \

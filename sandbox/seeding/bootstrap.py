@@ -83,8 +83,13 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
         print(f"    {outcome:<9} {kind:<20} {name}", flush=True)
 
     clients = seed_aws.aws_clients(aws_endpoint, config.region)
+    oidc_issuer = None
+    if config.kubernetes and kubeconfig:
+        from sandbox.core.kubeconfig import ApiClient
+        with ApiClient(kubeconfig, timeout=30) as api:
+            oidc_issuer = seed_k8s.service_account_issuer(api)
     print(f"==> Seeding AWS objects at {aws_endpoint}", flush=True)
-    seed_aws.seed_iam_roles(clients["iam"], config, report)
+    seed_aws.seed_iam_roles(clients["iam"], config, report, oidc_issuer)
     seed_aws.seed_s3_buckets(clients["s3"], config, report)
     seed_aws.seed_log_groups(clients["logs"], config, report)
     seed_aws.seed_ecs_clusters(clients["ecs"], config, report)

@@ -44,6 +44,9 @@ _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 _ACCOUNT = re.compile(r"^(\{account_id\}|\d{12})$")
+_SERVICE_ACCOUNT_REF = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# Keys that would make a pod act as someone other than kubernetes.aws_role (the SDK reads them first).
+STATIC_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ACTION = re.compile(r"^(\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+)$")
 _SID = re.compile(r"^[A-Za-z0-9]+$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -312,7 +315,7 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     c.unique(connections, "conn_id", "airflow.connections")
     variables = _check_variables(c, airflow.get("variables"))
 
-    kubernetes = _check_kubernetes(c, top.get("kubernetes"), images, declared) \
+    kubernetes = _check_kubernetes(c, top.get("kubernetes"), images, declared, roles) \
         if top.get("kubernetes") is not None else None
 
     if c.problems:
@@ -380,7 +383,7 @@ def _check_roles(c: _Checker, roles: list) -> list:
     for i, role in enumerate(roles):
         where = f"aws.iam_roles[{i}]"
         role = c.mapping(role, where, {"name", "description", "trusted_services", "trusted_accounts",
-                                       "policies"}, {"name"})
+                                       "trusted_service_accounts", "policies"}, {"name"})
         c.text(role.get("name"), f"{where}.name", _ROLE_NAME, "up to 64 of letters, digits and +=,.@_-")
         description = role.get("description")
         if description is not None and (not isinstance(description, str) or len(description) > 1000):
@@ -389,12 +392,15 @@ def _check_roles(c: _Checker, roles: list) -> list:
         trusted = []
         for key, pattern, hint in (
                 ("trusted_services", _SERVICE_PRINCIPAL, "a service principal such as ecs-tasks.amazonaws.com"),
-                ("trusted_accounts", _ACCOUNT, "an account id: 12 digits as a quoted string, or \"{account_id}\"")):
+                ("trusted_accounts", _ACCOUNT, "an account id: 12 digits as a quoted string, or \"{account_id}\""),
+                ("trusted_service_accounts", _SERVICE_ACCOUNT_REF,
+                 "a Kubernetes service account as namespace/name, such as airflow-tasks/default")):
             value = role.get(key)
             if value is not None:
                 trusted.append(c.string_list(value, f"{where}.{key}", pattern, hint, non_empty=False))
         if all(t == [] for t in trusted):  # a list of the wrong kind is reported as such, not as "no one"
-            c.fail(where, "a role needs someone to assume it: set trusted_services and/or trusted_accounts")
+            c.fail(where, "a role needs someone to assume it: set trusted_services, trusted_accounts and/or "
+                          "trusted_service_accounts")
         policies = role.get("policies")
         if policies is None:
             continue
@@ -872,9 +878,10 @@ def _check_declared(c: _Checker, tag: Any, where: str, declared: set[str]) -> No
                       "there so `make up` builds it before it is pushed or loaded")
 
 
-def _check_kubernetes(c: _Checker, value: Any, images: list[dict], declared: set[str]) -> dict:
+def _check_kubernetes(c: _Checker, value: Any, images: list[dict], declared: set[str],
+                      roles: list[dict] = ()) -> dict:
     k = c.mapping(value, "kubernetes", {"namespace", "service_account", "connection_id", "xcom_sidecar_image",
-                                        "images", "rules", "secrets"},
+                                        "images", "rules", "secrets", "aws_role"},
                   {"namespace", "service_account", "connection_id", "xcom_sidecar_image", "rules"})
     c.text(k.get("namespace"), "kubernetes.namespace", _DNS_LABEL, "a DNS label: lowercase letters, digits, -")
     c.text(k.get("service_account"), "kubernetes.service_account", _DNS_SUBDOMAIN,
@@ -917,4 +924,38 @@ def _check_kubernetes(c: _Checker, value: Any, images: list[dict], declared: set
                 c.fail(f"{swhere}.{key}", "secret keys are letters, digits, - _ and .")
             elif not isinstance(text, str):
                 c.fail(f"{swhere}.{key}", f"expected text, found {_found(text)}; quote it")
+    if "aws_role" in k:
+        _check_pod_role(c, k, secrets, roles)
     return k
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _check_pod_role(c: _Checker, k: dict, secrets: dict, roles: list[dict]) -> None:
+    """kubernetes.aws_role: what the namespace's pods act as on AWS (EKS's IRSA: the service account's
+    token exchanged through sts:AssumeRoleWithWebIdentity for the role's credentials)."""
+    where = "kubernetes.aws_role"
+    pod_role = c.mapping(k["aws_role"], where, {"role", "service_account", "secret"}, {"role", "secret"})
+    name = c.text(pod_role.get("role"), f"{where}.role", _ROLE_NAME, "a role name from aws.iam_roles")
+    account = c.text(pod_role.get("service_account", "default"), f"{where}.service_account", _DNS_SUBDOMAIN,
+                     "the service account the pods run as (KubernetesPodOperator's default: default)")
+    secret = c.text(pod_role.get("secret"), f"{where}.secret", _DNS_SUBDOMAIN, "a secret from kubernetes.secrets")
+    if name:
+        role = next((r for r in roles if isinstance(r, dict) and r.get("name") == name), None)
+        subject = f"{k.get('namespace')}/{account}"
+        if role is None:
+            c.fail(f"{where}.role", f"role {name!r} is not in aws.iam_roles; add it or fix the name")
+        elif account and subject not in _as_list(role.get("trusted_service_accounts")):
+            c.fail(f"{where}.role", f"role {name!r} does not trust the pods' service account: add {subject!r} "
+                                    "to its trusted_service_accounts")
+    if secret and isinstance(secrets, dict):
+        if secret not in secrets:
+            c.fail(f"{where}.secret", f"secret {secret!r} is not in kubernetes.secrets; pods load their AWS "
+                                      "settings from it (envFrom), so declare it there")
+        elif isinstance(secrets[secret], dict):
+            for key in STATIC_KEYS:
+                if key in secrets[secret]:
+                    c.fail(f"kubernetes.secrets.{secret}.{key}", f"pods act as kubernetes.aws_role; a static "
+                                                                 f"{key} would be used instead of it: remove it")

@@ -26,10 +26,19 @@ def connection_body(conn: dict) -> dict:
     return body
 
 
+def with_airflow_role(conn: dict, config: SeedConfig) -> dict:
+    """An `aws` connection without a role of its own assumes aws.airflow_role (amazon provider's
+    `role_arn` extra), so what Airflow does on AWS is what that role allows."""
+    if conn["conn_type"] != "aws" or not config.airflow_role or "role_arn" in (conn.get("extra") or {}):
+        return conn
+    role_arn = f"arn:aws:iam::{config.account_id}:role/{config.airflow_role}"
+    return {**conn, "extra": {**(conn.get("extra") or {}), "role_arn": role_arn}}
+
+
 def seed_connections(client: AirflowClient, config: SeedConfig, report: Report,
                      generated: list[dict] = ()) -> None:
     """The config's connections plus `generated` ones (same shape), each read back and compared."""
-    for conn in [*config.connections, *generated]:
+    for conn in [with_airflow_role(c, config) for c in [*config.connections, *generated]]:
         body = connection_body(conn)
         outcome = client.put_connection(body)
         stored = client.get_connection(conn["conn_id"]) or {}

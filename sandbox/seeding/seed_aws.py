@@ -31,7 +31,14 @@ def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def trust_policy(role: dict, account_id: str) -> dict:
+def oidc_host(issuer: str) -> str:
+    """The cluster's OIDC issuer as IAM names its provider: the URL without its scheme."""
+    return issuer.split("://", 1)[-1].rstrip("/")
+
+
+def trust_policy(role: dict, account_id: str, oidc_issuer: str | None = None) -> dict:
+    """Who may assume the role. Service accounts are trusted as EKS's IRSA does it: tokens of the
+    cluster's OIDC issuer whose subject is the service account, through AssumeRoleWithWebIdentity."""
     statements = []
     if role.get("trusted_services"):
         statements.append({"Effect": "Allow", "Principal": {"Service": sorted(role["trusted_services"])},
@@ -40,6 +47,15 @@ def trust_policy(role: dict, account_id: str) -> dict:
     if accounts:
         statements.append({"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in sorted(accounts)]},
                            "Action": "sts:AssumeRole"})
+    service_accounts = sorted(role.get("trusted_service_accounts") or [])
+    if service_accounts and oidc_issuer:
+        host = oidc_host(oidc_issuer)
+        statements.append({
+            "Effect": "Allow",
+            "Principal": {"Federated": f"arn:aws:iam::{account_id}:oidc-provider/{host}"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{host}:sub": [
+                "system:serviceaccount:" + ref.replace("/", ":", 1) for ref in service_accounts]}}})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -51,10 +67,12 @@ def _policy_doc(value: Any) -> dict:
     return value
 
 
-def seed_iam_roles(iam, config: SeedConfig, report: Report) -> None:
+def seed_iam_roles(iam, config: SeedConfig, report: Report, oidc_issuer: str | None = None) -> None:
+    """`oidc_issuer`: the cluster's service-account token issuer, for roles that trust its service
+    accounts (without a cluster those roles are trusted by no service account)."""
     for role in config.iam_roles:
         name = role["name"]
-        trust = config.expand(trust_policy(role, config.account_id), registry="")
+        trust = config.expand(trust_policy(role, config.account_id, oidc_issuer), registry="")
         try:
             current = iam.get_role(RoleName=name)["Role"]
         except ClientError as exc:

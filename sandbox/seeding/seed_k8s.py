@@ -63,6 +63,34 @@ def _b64_values(values: dict[str, str]) -> dict[str, str]:
     return {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())}
 
 
+# Where the kubelet mounts a pod's service-account token (the projected, issuer-signed one).
+POD_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def service_account_issuer(api: ApiClient) -> str:
+    """The `iss` of the service-account tokens this cluster mints (its OIDC issuer), read from a
+    token requested for default/default: the same claim AWS STS matches a role's trust against."""
+    res = api.request("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", json={
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}})
+    if res.status_code not in (200, 201):
+        raise KubernetesSeedError(f"could not request a service-account token to read the cluster's issuer: "
+                                  f"HTTP {res.status_code} {res.text[:300]}")
+    payload = res.json()["status"]["token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims["iss"]
+
+
+def secret_values(config: SeedConfig, name: str) -> dict[str, str]:
+    """A secret's declared values; the pods' AWS secret also gets the role to assume with the pod's token."""
+    k = config.kubernetes
+    values = dict((k.get("secrets") or {}).get(name) or {})
+    pod_role = k.get("aws_role")
+    if pod_role and pod_role["secret"] == name:
+        values["AWS_ROLE_ARN"] = f"arn:aws:iam::{config.account_id}:role/{pod_role['role']}"
+        values["AWS_WEB_IDENTITY_TOKEN_FILE"] = POD_TOKEN_FILE
+    return values
+
+
 def seed_kubernetes(api: ApiClient, config: SeedConfig, report: Report) -> str:
     """Namespace, service account, Role/RoleBinding, secrets, and the service account's token.
     Returns that token."""
@@ -84,10 +112,11 @@ def seed_kubernetes(api: ApiClient, config: SeedConfig, report: Report) -> str:
                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]}
     report("k8s rolebinding", f"{ns}/{sa}", _ensure(api, f"{rbac}/rolebindings", sa, binding,
                                                      compare=("roleRef", "subjects")))
-    for name, values in (k.get("secrets") or {}).items():
+    for name in k.get("secrets") or {}:
         report("k8s secret", f"{ns}/{name}", _ensure(api, f"{base}/secrets", name, {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": ns}, "data": _b64_values(values)}, compare=("data",)))
+            "metadata": {"name": name, "namespace": ns},
+            "data": _b64_values(secret_values(config, name))}, compare=("data",)))
     # An explicit token Secret: the token controller fills it on every Kubernetes version
     # (1.24+ no longer creates one per service account by itself).
     token_name = f"{sa}-token"

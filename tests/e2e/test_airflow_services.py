@@ -67,9 +67,14 @@ def test_scheduler_processes_start_with_the_dag_imports_loaded(sandbox):
 def test_plain_sdk_calls_in_airflow_act_as_the_airflow_role(sandbox):
     # No hook, no connection, no keys in code: the SDK's own settings chain (AWS_CONFIG_FILE).
     script = ("import boto3; print(boto3.client('sts').get_caller_identity()['Arn']); "
-              "print(sorted(b['Name'] for b in boto3.client('s3').list_buckets()['Buckets']))")
+              "print(boto3.client('s3').get_object(Bucket='sandbox-data', Key='seed/README.txt')['Body'].read())")
     res = exec_in("airflow-scheduler", "python", "-c", script)
     assert res.returncode == 0, res.stderr
-    arn, buckets = res.stdout.strip().splitlines()[-2:]
+    arn, body = res.stdout.strip().splitlines()[-2:]
     assert arn.startswith("arn:aws:sts::000000000000:assumed-role/airflow-runner/airflow"), arn
-    assert "sandbox-data" in buckets
+    assert "Seeded by the sandbox bootstrap." in body
+    # ... and only as that role: it may read the data bucket, not list every bucket.
+    res = exec_in("airflow-scheduler", "python", "-c", "import boto3; boto3.client('s3').list_buckets()")
+    assert res.returncode == 1
+    assert ("assumed-role/airflow-runner/airflow is not authorized to perform: s3:ListAllMyBuckets"
+            in res.stderr), res.stderr

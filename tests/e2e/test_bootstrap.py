@@ -56,7 +56,9 @@ def test_seeded_objects_exist(aws_session):
 def test_aws_default_connection_round_trips_its_extras(airflow_api):
     conn = airflow_api.get_connection("aws_default")
     assert conn["conn_type"] == "aws"
-    assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566"}
+    # role_arn: the connection acts as aws.airflow_role.
+    assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566",
+                                         "role_arn": "arn:aws:iam::000000000000:role/airflow-runner"}
     assert airflow_api.get_variable("ecs_cluster") == "sandbox"
 
 

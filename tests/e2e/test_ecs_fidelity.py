@@ -216,18 +216,30 @@ req = urllib.request.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
     headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
 creds = json.load(urllib.request.urlopen(req, timeout=10))
 print("has_key=" + str(bool(creds.get("AccessKeyId"))))
+print("role=" + creds["RoleArn"])
 """
+NO_ROLE_PROBE = """
+import os
+print("credentials_uri=" + str("AWS_CONTAINER_CREDENTIALS_FULL_URI" in os.environ))
+"""
+TASK_ROLE = "arn:aws:iam::000000000000:role/ecs-task-data"
 
 
 def test_metadata_and_credentials_still_injected_with_entrypoint(sandbox):
     # MiniStack's own env injection survives the entryPoint/user changes.
     td = sandbox.register(sandbox.container(
-        "app", user="nobody", workingDirectory="/tmp", **py(METADATA_PROBE)))
+        "app", user="nobody", workingDirectory="/tmp", **py(METADATA_PROBE)), taskRoleArn=TASK_ROLE)
     task = sandbox.run_to_stop(td)
     app = containers_by_name(task)["app"]
     probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
     assert app["exitCode"] == 0, sandbox.log_lines(task["taskArn"], "app")
-    assert probe == {"docker_id": app["runtimeId"][:12], "has_key": "True"}
+    assert probe == {"docker_id": app["runtimeId"][:12], "has_key": "True", "role": TASK_ROLE}
+
+
+def test_a_task_without_a_role_gets_no_credentials_endpoint(sandbox):
+    # As on ECS: the SDK in such a task finds no credentials instead of someone else's.
+    task = sandbox.run_to_stop(sandbox.register(sandbox.container("app", **py(NO_ROLE_PROBE))))
+    assert _probe(sandbox.log_lines(task["taskArn"], "app")) == {"credentials_uri": "False"}
 
 
 # ── 2. cpu / memory limits and OOM ──────────────────────────────────────────

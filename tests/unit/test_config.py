@@ -180,3 +180,24 @@ def test_fargate_definitions_are_refused_what_fargate_refuses(raw):
     found = problems(raw)
     for field_path in ("containerDefinitions[0].privileged", "pidMode", "volumes[0].host.sourcePath"):
         assert any(f"aws.task_definitions[0].{field_path}: " in p and "Fargate" in p for p in found), field_path
+
+
+def test_the_pods_role_must_trust_their_service_account(raw):
+    pod_role = next(r for r in raw["aws"]["iam_roles"] if r["name"] == "pod-task-data")
+    pod_role["trusted_service_accounts"] = ["other-namespace/default"]
+    assert any("kubernetes.aws_role.role" in p and "add 'airflow-tasks/default' to its trusted_service_accounts" in p
+               for p in problems(raw))
+
+
+def test_the_pods_role_secret_must_exist_and_hold_no_static_keys(raw):
+    raw["kubernetes"]["secrets"]["aws-task-env"]["AWS_ACCESS_KEY_ID"] = "test"
+    assert any("kubernetes.secrets.aws-task-env.AWS_ACCESS_KEY_ID" in p and "remove it" in p for p in problems(raw))
+    raw["kubernetes"]["aws_role"]["secret"] = "nope"
+    assert any("kubernetes.aws_role.secret" in p and "'nope' is not in kubernetes.secrets" in p
+               for p in problems(raw))
+
+
+def test_trusted_service_accounts_are_namespace_slash_name(raw):
+    pod_role = next(r for r in raw["aws"]["iam_roles"] if r["name"] == "pod-task-data")
+    pod_role["trusted_service_accounts"] = ["default"]
+    assert any("trusted_service_accounts[0]" in p and "namespace/name" in p for p in problems(raw))

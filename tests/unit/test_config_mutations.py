@@ -172,11 +172,11 @@ def problems_at(raw, field: str) -> list[str]:
     return [p[len(prefix):] for p in problems(raw) if p.startswith(prefix)]
 
 
-POLICY = "aws.iam_roles[0].policies.ecs-run-tasks"
+POLICY = "aws.iam_roles[0].policies.run-ecs-tasks"
 
 
 def policy(raw) -> dict:
-    return raw["aws"]["iam_roles"][0]["policies"]["ecs-run-tasks"]
+    return raw["aws"]["iam_roles"][0]["policies"]["run-ecs-tasks"]
 
 
 def statement(raw) -> dict:
@@ -201,7 +201,7 @@ def test_a_statement_that_is_not_a_mapping_is_refused(raw):
 
 
 def test_a_policy_that_is_not_a_document_is_refused(raw):
-    raw["aws"]["iam_roles"][0]["policies"]["ecs-run-tasks"] = ["ecs:RunTask"]
+    raw["aws"]["iam_roles"][0]["policies"]["run-ecs-tasks"] = ["ecs:RunTask"]
     assert "expected an IAM policy document" in problems_at(raw, POLICY)[0]
 
 
@@ -214,7 +214,7 @@ def test_version_must_be_2012_10_17(raw, version, hint):
 
 
 def test_version_and_statement_are_required(raw):
-    raw["aws"]["iam_roles"][0]["policies"]["ecs-run-tasks"] = {"Id": "x"}
+    raw["aws"]["iam_roles"][0]["policies"]["run-ecs-tasks"] = {"Id": "x"}
     assert problems_at(raw, f"{POLICY}.Version") == ["required field is missing"]
     assert problems_at(raw, f"{POLICY}.Statement") == ["required field is missing"]
 
@@ -337,7 +337,7 @@ def test_unknown_statement_and_document_fields_are_refused(raw):
 
 def test_policy_names_follow_iam(raw):
     policies = raw["aws"]["iam_roles"][0]["policies"]
-    policies["run tasks"] = policies.pop("ecs-run-tasks")
+    policies["run tasks"] = policies.pop("run-ecs-tasks")
     assert "policy names are" in problems_at(raw, "aws.iam_roles[0].policies.run tasks")[0]
 
 

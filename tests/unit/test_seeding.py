@@ -4,8 +4,11 @@ from __future__ import annotations
 import pytest
 
 from sandbox.core.airflow_api import _same_field
-from sandbox.seeding.seed_airflow import connection_body
+from sandbox.host.settings import ROOT
+from sandbox.seeding.config import load_config
+from sandbox.seeding.seed_airflow import connection_body, with_airflow_role
 from sandbox.seeding.seed_aws import _contains, trust_policy
+from sandbox.seeding.seed_k8s import secret_values
 
 pytestmark = pytest.mark.unit
 
@@ -39,6 +42,36 @@ def test_trust_policy_lists_services_and_accounts():
     principals = [s["Principal"] for s in policy["Statement"]]
     assert {"Service": ["ecs-tasks.amazonaws.com"]} in principals
     assert {"AWS": ["arn:aws:iam::000000000000:root"]} in principals
+
+
+def test_service_accounts_are_trusted_through_the_clusters_oidc_issuer():
+    role = {"trusted_service_accounts": ["airflow-tasks/default", "team/runner"]}
+    policy = trust_policy(role, "000000000000", "https://kubernetes.default.svc.cluster.local")
+    [statement] = policy["Statement"]
+    host = "kubernetes.default.svc.cluster.local"
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::000000000000:oidc-provider/{host}"}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {"StringEquals": {f"{host}:sub": [
+        "system:serviceaccount:airflow-tasks:default", "system:serviceaccount:team:runner"]}}
+    assert trust_policy(role, "000000000000", None)["Statement"] == []  # no cluster: no one
+
+
+def test_aws_connections_assume_the_airflow_role_unless_they_name_one():
+    config = load_config(ROOT / "sandbox.yaml")
+    conn = with_airflow_role({"conn_id": "aws_default", "conn_type": "aws", "extra": {"region_name": "x"}}, config)
+    assert conn["extra"] == {"region_name": "x", "role_arn": "arn:aws:iam::000000000000:role/airflow-runner"}
+    own = {"conn_id": "other", "conn_type": "aws", "extra": {"role_arn": "arn:aws:iam::1:role/mine"}}
+    assert with_airflow_role(own, config) == own
+    assert with_airflow_role({"conn_id": "pg", "conn_type": "postgres"}, config) == {"conn_id": "pg",
+                                                                                        "conn_type": "postgres"}
+
+
+def test_the_pods_secret_gets_the_role_and_token_file():
+    config = load_config(ROOT / "sandbox.yaml")
+    values = secret_values(config, "aws-task-env")
+    assert values["AWS_ROLE_ARN"] == "arn:aws:iam::000000000000:role/pod-task-data"
+    assert values["AWS_WEB_IDENTITY_TOKEN_FILE"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert "AWS_ACCESS_KEY_ID" not in values
 
 
 def test_connection_extra_is_sent_as_json_and_compared_parsed():

@@ -1,0 +1,65 @@
+"""Unit tests of the IAM patch's rules (no MiniStack needed)."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "localstack" / "iam_fidelity.py"
+_spec = importlib.util.spec_from_file_location("iam_fidelity", _PATH)
+iam = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(iam)
+
+ROLE = "arn:aws:iam::000000000000:role/"
+
+
+def test_run_task_overrides_win_over_the_definitions_roles():
+    td = {"taskRoleArn": ROLE + "data", "executionRoleArn": ROLE + "exec"}
+    assert iam.task_roles(td) == {"task": ROLE + "data", "execution": ROLE + "exec"}
+    assert iam.task_roles(td, {"taskRoleArn": ROLE + "other"})["task"] == ROLE + "other"
+    assert iam.task_roles({}) == {}
+
+
+@pytest.mark.parametrize("statement, trusted", [
+    ({"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}, True),
+    ({"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "ecs-tasks.amazonaws.com"]},
+      "Action": ["sts:AssumeRole"]}, True),
+    ({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}, False),
+    ({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"}, False),
+    ({"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+      "Action": "sts:AssumeRoleWithWebIdentity"}, False),
+])
+def test_a_role_trusts_ecs_tasks_only_through_a_service_principal(statement, trusted):
+    assert iam.trusts_service({"Statement": [statement]}, "ecs-tasks.amazonaws.com") is trusted
+
+
+def test_an_explicit_deny_in_the_trust_policy_wins():
+    allow = {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    deny = {**allow, "Effect": "Deny"}
+    assert not iam.trusts_service('{"Statement": %s}' % __import__("json").dumps([allow, deny]),
+                                  "ecs-tasks.amazonaws.com")
+    assert not iam.trusts_service("not json", "ecs-tasks.amazonaws.com")
+
+
+def test_messages_use_the_wording_of_aws():
+    assert iam.denial_message("iam:PassRole", "arn:aws:sts::0:assumed-role/a/b", ROLE + "x", False) == (
+        "User: arn:aws:sts::0:assumed-role/a/b is not authorized to perform: iam:PassRole on resource: "
+        f"{ROLE}x because no identity-based policy allows the iam:PassRole action")
+    assert "with an explicit deny" in iam.denial_message("s3:GetObject", "u", "r", True)
+    assert iam.unable_to_assume(ROLE + "x").startswith(f"ECS was unable to assume the role '{ROLE}x'")
+
+
+def test_a_task_session_is_named_after_the_task_id():
+    assert iam.session_name("arn:aws:ecs:us-east-1:0:task/sandbox/abc123") == "abc123"
+    assert iam.credentials_id("http://169.254.170.2:4566/v2/credentials/1234-5678") == "1234-5678"
+
+
+def test_task_credentials_need_a_known_id_and_the_tasks_token(monkeypatch):
+    monkeypatch.setitem(iam._credentials, "cred-1", {"role": ROLE + "data", "token": "secret-token",
+                                                     "task": "arn:aws:ecs:us-east-1:0:task/c/t1"})
+    status, doc = iam.task_credentials("cred-2", "secret-token")
+    assert (status, doc["code"]) == (400, "InvalidIdInRequest")
+    status, doc = iam.task_credentials("cred-1", "another-token")
+    assert (status, doc["code"]) == (400, "InvalidAuthorizationToken")
