@@ -11,7 +11,7 @@ from sandbox.host import images, preflight, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError
 from sandbox.host.project import ProjectError, load_project
-from sandbox.host.settings import ROOT, load_settings
+from sandbox.host.settings import ROOT, SettingsError, load_settings
 from sandbox.seeding.config import ConfigError
 
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (preflight.HostError, images.ImageError, stack.StackError, AirflowApiError, ClusterError,
-            DockerError, ProjectError) as exc:
+            DockerError, ProjectError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -29,6 +29,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+class SettingsError(ValueError):
+    """A value in .env (or the environment) that cannot be used; the message names it."""
+
+
 @dataclass(frozen=True)
 class Settings:
     values: dict[str, str]
@@ -50,6 +54,14 @@ class Settings:
     @property
     def aws_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.get('LOCALSTACK_PORT', '4566')}"
+
+    @property
+    def iam_enforced(self) -> bool:
+        """AWS_IAM_ENFORCED: the emulator evaluates IAM (true, the default) or lets any key do anything."""
+        value = self.get("AWS_IAM_ENFORCED", "true").strip().lower()
+        if value not in ("true", "false"):
+            raise SettingsError(f".env: AWS_IAM_ENFORCED={self.get('AWS_IAM_ENFORCED')!r}: expected true or false")
+        return value == "true"
 
     @property
     def admin(self) -> tuple[str, str]:

@@ -71,6 +71,7 @@ def services() -> list[dict]:
 def up(settings: Settings, build: bool = True) -> float:
     """Preflight, build, start, wait healthy, bootstrap. Returns the seconds it took."""
     started = time.monotonic()
+    settings.iam_enforced  # a bad value stops us before anything changes
     project = load_project(settings)  # a bad project or config stops us before anything changes
     config = seed_config(project)
     info(f"project: {project.name}")
@@ -267,7 +268,9 @@ def summary(settings: Settings) -> str:
         "Airflow sandbox is up.",
         f"  Project               : {selected_project(settings).name}",
         f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
-        f"  AWS emulator          : {settings.aws_endpoint}   (any access key; region us-east-1)",
+        f"  AWS emulator          : {settings.aws_endpoint}   (region us-east-1; "
+        + ("IAM enforced; key test / test acts as the account root)" if settings.iam_enforced
+           else "IAM off: any access key does anything)"),
         "",
         "  service                 state",
     ]

@@ -56,6 +56,10 @@ def trust_policy(role: dict, account_id: str, oidc_issuer: str | None = None) ->
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {f"{host}:sub": [
                 "system:serviceaccount:" + ref.replace("/", ":", 1) for ref in service_accounts]}}})
+    if not statements:
+        # Service accounts only, and no cluster (K8S_PROVIDER=none): no one may assume it. IAM
+        # refuses a trust policy without statements, so say it with a Deny.
+        statements.append({"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

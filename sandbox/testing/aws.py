@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import boto3
 
-# The emulator accepts any access key; these are the conventional ones.
+# The emulator's own keys: the account root (the emulator's AWS_ACCESS_KEY_ID), as tests need to set up
+# and inspect anything. What DAGs do is checked as their roles (IAM is enforced).
 EMULATOR_KEYS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 

@@ -53,7 +53,8 @@ def test_service_accounts_are_trusted_through_the_clusters_oidc_issuer():
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement["Condition"] == {"StringEquals": {f"{host}:sub": [
         "system:serviceaccount:airflow-tasks:default", "system:serviceaccount:team:runner"]}}
-    assert trust_policy(role, "000000000000", None)["Statement"] == []  # no cluster: no one
+    no_cluster = trust_policy(role, "000000000000", None)["Statement"]
+    assert no_cluster == [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]
 
 
 def test_aws_connections_assume_the_airflow_role_unless_they_name_one():

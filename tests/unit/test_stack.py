@@ -117,3 +117,11 @@ def test_a_taken_port_is_refused_before_anything_starts(monkeypatch):
         engine_with(monkeypatch, [], taken.getsockname()[1])
         with pytest.raises(stack.StackError, match="is in use by another program; set AIRFLOW_PORT"):
             stack.check_engine_is_free(Settings({}))
+
+
+def test_iam_switch_takes_true_or_false_and_names_a_bad_value():
+    from sandbox.host.settings import Settings, SettingsError
+    assert Settings({}).iam_enforced is True
+    assert Settings({"AWS_IAM_ENFORCED": "False"}).iam_enforced is False
+    with pytest.raises(SettingsError, match="AWS_IAM_ENFORCED='yes': expected true or false"):
+        Settings({"AWS_IAM_ENFORCED": "yes"}).iam_enforced

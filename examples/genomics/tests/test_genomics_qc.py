@@ -30,7 +30,9 @@ def test_qc_runs_on_ecs_and_kubernetes_and_both_agree(airflow_api, aws_session):
 
 def test_astro_settings_were_applied_with_their_extras(airflow_api):
     conn = airflow_api.get_connection("aws_default")
-    assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566"}
+    # role_arn added by the sandbox: the connection acts as aws.airflow_role.
+    assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566",
+                                         "role_arn": "arn:aws:iam::000000000000:role/genomics-airflow"}
     assert airflow_api.get_variable("genomics_bucket") == "genomics-lab"
     pool = airflow_api.get("pools/genomics_qc")
     assert (pool["slots"], pool["description"]) == (4, "QC tasks at once")
