@@ -30,7 +30,8 @@ def count_task(task_id: str, deferrable: bool) -> EcsRunTaskOperator:
         },
         # The task definition's entry point is `/bin/sh -c`; the command is the script.
         overrides={"containerOverrides": [
-            {"name": CONTAINER, "command": ["echo counting to {{ params.count_to }}; seq -s, 0 {{ params.count_to }}"]}
+            {"name": CONTAINER, "command": [
+                "echo counting to {{ params.count_to }}; sleep {{ params.pause }}; seq -s, 0 {{ params.count_to }}"]}
         ]},
         container_name=CONTAINER,
         awslogs_group="{{ var.value.ecs_log_group }}",
@@ -47,7 +48,9 @@ def count_task(task_id: str, deferrable: bool) -> EcsRunTaskOperator:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["ecs", "poc"],
-    params={"count_to": Param(5, type="integer", minimum=0, description="Count from 0 to this number")},
+    params={"count_to": Param(5, type="integer", minimum=0, description="Count from 0 to this number"),
+            "pause": Param(0, type="integer", minimum=0, maximum=3600,
+                           description="Seconds the task waits before counting (fault tests use it)")},
     render_template_as_native_obj=True,
     doc_md=__doc__,
 )

@@ -1,9 +1,10 @@
-"""Start MiniStack with the ECS fidelity patch applied.
+"""Start MiniStack with the sandbox's patches applied.
 
 Equivalent to ``python -m ministack`` (same environment variables: GATEWAY_PORT,
-BIND_HOST, LOG_LEVEL, ...), except that the patch in ecs_fidelity.py is
-installed first (and the IAM patch in iam_fidelity.py on top of it), and that detached mode is refused: ``ministack -d`` re-execs
-a plain hypercorn process, which would run without the patch.
+BIND_HOST, LOG_LEVEL, ...), except that the patches are installed first
+(ecs_fidelity.py, then iam_fidelity.py on top of it, and durability.py), and
+that detached mode is refused: ``ministack -d`` re-execs a plain hypercorn
+process, which would run without them.
 """
 
 import os
@@ -12,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ecs_fidelity  # noqa: E402
+import durability  # noqa: E402
 import iam_fidelity  # noqa: E402
 
 
@@ -22,6 +24,7 @@ def main():
     try:
         ecs_fidelity.apply()
         iam_fidelity.apply()
+        durability.apply()
     except RuntimeError as exc:
         sys.exit(f"ERROR: {exc}")
     from ministack.app import main as ministack_main

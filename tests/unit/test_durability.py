@@ -1,0 +1,55 @@
+"""Unit tests of the emulator's crash-durability patch (no MiniStack needed)."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "localstack" / "durability.py"
+_spec = importlib.util.spec_from_file_location("durability", _PATH)
+durability = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(durability)
+
+
+def test_tasks_that_had_not_stopped_come_back_stopped_by_the_restart():
+    tasks = {
+        "a": {"lastStatus": "RUNNING", "desiredStatus": "RUNNING",
+              "containers": [{"name": "c", "lastStatus": "RUNNING"}]},
+        "b": {"lastStatus": "STOPPED", "stoppedReason": "Essential container in task exited",
+              "containers": [{"name": "c", "lastStatus": "STOPPED", "exitCode": 0}]},
+    }
+    durability.stop_interrupted(tasks, "2026-11-25T00:00:00Z")
+    a, b = tasks["a"], tasks["b"]
+    assert (a["desiredStatus"], a["stopCode"], a["stoppedAt"]) == ("STOPPED", "TerminationNotice",
+                                                                   "2026-11-25T00:00:00Z")
+    assert a["stoppedReason"].startswith("The AWS emulator restarted while this task ran")
+    # No exit code: a waiting EcsRunTaskOperator fails instead of taking it for a success.
+    assert a["containers"] == [{"name": "c", "lastStatus": "STOPPED", "exitCode": None,
+                                "reason": durability.RESTART_REASON}]
+    assert b == {"lastStatus": "STOPPED", "stoppedReason": "Essential container in task exited",
+                 "containers": [{"name": "c", "lastStatus": "STOPPED", "exitCode": 0}]}
+
+
+def test_only_changed_state_is_written(monkeypatch):
+    monkeypatch.setattr(durability, "_written", {})
+    state = {"s3": {"buckets": ["a"]}, "sqs": {"queues": []}}
+    written = []
+
+    def save(name, data):
+        written.append(name)
+    services = {name: (lambda name=name: state[name]) for name in state}
+    assert durability.save_changed(services, save, str) == ["s3", "sqs"]
+    assert durability.save_changed(services, save, str) == []
+    state["s3"] = {"buckets": ["a", "b"]}
+    assert durability.save_changed(services, save, str) == ["s3"]
+
+
+def test_one_failing_service_does_not_stop_the_others(monkeypatch):
+    monkeypatch.setattr(durability, "_written", {})
+
+    def broken():
+        raise RuntimeError("boom")
+    saved = durability.save_changed({"bad": broken, "good": lambda: {"x": 1}}, lambda n, d: None, str)
+    assert saved == ["good"]
