@@ -109,6 +109,7 @@ def up(settings: Settings, build: bool = True) -> float:
         # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
         compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
                 "bootstrap")
+        compose("up", "--detach", "--no-deps", "--force-recreate", "reseeder", capture=True)
     with step("Waiting for the project's DAG files to be parsed"):
         wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
     return time.monotonic() - started

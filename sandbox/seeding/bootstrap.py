@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -113,11 +114,53 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
     return counts
 
 
+def missing_objects(config: SeedConfig, clients: dict) -> list[str]:
+    """Seeded objects the emulator no longer has (IAM roles, buckets, clusters), cheapest checks only."""
+    from botocore.exceptions import ClientError
+
+    missing = []
+    roles = {r["RoleName"] for r in clients["iam"].list_roles()["Roles"]}
+    missing += [f"iam role {r['name']}" for r in config.iam_roles if r["name"] not in roles]
+    buckets = {b["Name"] for b in clients["s3"].list_buckets()["Buckets"]}
+    missing += [f"s3 bucket {b['name']}" for b in config.s3_buckets if b["name"] not in buckets]
+    names = [c["name"] for c in config.ecs_clusters]
+    if names:
+        try:
+            found = {c["clusterName"] for c in clients["ecs"].describe_clusters(clusters=names)["clusters"]
+                     if c.get("status") == "ACTIVE"}
+        except ClientError:
+            found = set()
+        missing += [f"ecs cluster {n}" for n in names if n not in found]
+    return missing
+
+
+def watch(config: SeedConfig, seed: Callable[[], collections.Counter], endpoint: str,
+          interval: float = 5.0) -> None:
+    """Seeds again whenever the emulator has lost what was seeded (its volume was removed or reset):
+    nothing for a user to do. Runs until stopped (the `reseeder` service)."""
+    clients = seed_aws.aws_clients(endpoint, config.region)
+    print(f"==> Watching {endpoint}: seeding again if its seeded objects go missing", flush=True)
+    while True:
+        time.sleep(interval)
+        try:
+            missing = missing_objects(config, clients)
+        except Exception as exc:  # the emulator restarting: ask again next time
+            print(f"    emulator not answering ({type(exc).__name__}); checking again in {interval:.0f}s", flush=True)
+            continue
+        if missing:
+            print(f"==> The emulator lost {len(missing)} seeded object(s) ({', '.join(missing[:5])}"
+                  f"{', ...' if len(missing) > 5 else ''}): seeding again", flush=True)
+            counts = seed()
+            print(f"==> Seeded again: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="sandbox.yaml")
     parser.add_argument("--airflow-settings", help="an astro-format airflow_settings.yaml; applied if it exists")
     parser.add_argument("--validate-only", action="store_true", help="check the config and exit")
+    parser.add_argument("--watch", action="store_true",
+                        help="after seeding, keep checking the emulator and seed again if it lost the objects")
     args = parser.parse_args(argv)
     try:
         config = load_seed(args.config, args.airflow_settings)
@@ -140,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         from sandbox.core import kubeconfig as kc
         with open(kubeconfig_path) as fh:
             kubeconfig = kc.load(fh.read())
+    if args.watch:  # the bootstrap has just seeded: only watch
+        watch(config, lambda: run(config, endpoint, registry, airflow, kubeconfig), endpoint)
+        return 0
     counts = run(config, endpoint, registry, airflow, kubeconfig)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     print(f"==> Bootstrap done in {time.monotonic() - started:.1f}s: {summary}", flush=True)

@@ -4,6 +4,7 @@ minute instead of waiting for logs that never come. Afterwards the sandbox works
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -38,9 +39,9 @@ def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_
     time.sleep(4)  # the saver writes every 3 s: the running tasks are on the volume
 
     container = emulator_container()
-    docker("kill", container)          # no clean shutdown: nothing is written at exit
+    docker("kill", container, check=True)          # no clean shutdown: nothing is written at exit
     killed = time.monotonic()
-    docker("start", container)
+    docker("start", container, check=True)
     _wait_answering(ecs)
 
     run = airflow_api.wait_for_dag_run("poc_ecs_operator", run_id, timeout=120)
@@ -70,3 +71,26 @@ def _wait_answering(ecs) -> None:
             raise NotYet(str(exc)) from exc
         return True
     wait_until(answering, timeout=60, interval=1, what="the emulator answering again")
+
+
+def test_an_emulator_that_comes_back_empty_is_seeded_again(sandbox, airflow_api, aws_session):
+    container = emulator_container()
+    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    docker("kill", container, check=True)
+    # Its volume wiped, as if removed: the emulator starts with nothing.
+    image = docker("inspect", "--format", "{{.Config.Image}}", container, capture=True).stdout.strip()
+    docker("run", "--rm", "-v", f"{sandbox.settings.project}_emulator-state:/var/lib/ministack", "--entrypoint",
+           "sh", image, "-c", "rm -rf /var/lib/ministack/*", check=True)
+    docker("start", container, check=True)
+    _wait_answering(aws_session.client("ecs"))
+
+    def seeded_again() -> str:
+        logs = stack.compose("logs", "--no-log-prefix", "--since", since, "reseeder", capture=True).stdout
+        if "==> Seeded again" not in logs:
+            raise NotYet("the reseeder has not seeded again yet")
+        return logs
+    logs = wait_until(seeded_again, timeout=120, interval=2, what="the reseeder seeding the empty emulator again")
+    assert "The emulator lost" in logs and "iam role airflow-runner" in logs, logs[-2000:]
+    assert "airflow-runner" in {r["RoleName"] for r in aws_session.client("iam").list_roles()["Roles"]}
+    # Everything a DAG needs is back (task definitions, images in ECR, roles): it runs as before.
+    airflow_api.run_dag("poc_ecs_operator").assert_success()
