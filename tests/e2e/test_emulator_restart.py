@@ -46,6 +46,7 @@ def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_
 
     run = airflow_api.wait_for_dag_run("poc_ecs_operator", run_id, timeout=120)
     ended = time.monotonic() - killed
+    print(f"poc_ecs_operator ended {ended:.1f}s after the emulator was killed")
     assert run["state"] == "failed"
     assert ended < 60, f"the run took {ended:.0f}s to end after the crash"
     tasks = ecs.describe_tasks(cluster="sandbox", tasks=arns)["tasks"]
