@@ -27,3 +27,21 @@ def settings():
 def pytest_collection_modifyitems(items):
     # Tests that take the sandbox down and bring it back run last, after the others have used it.
     items.sort(key=lambda item: item.get_closest_marker("replaces_sandbox") is not None)
+
+
+FAULT_FIGURES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def fault_figure(pytestconfig, request):
+    """Records a figure of a fault test (what was measured, the value) for the session's summary."""
+    figures = pytestconfig.stash.setdefault(FAULT_FIGURES, [])
+    return lambda what, value: figures.append((request.node.name, what, value))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    figures = config.stash.get(FAULT_FIGURES, [])
+    if figures:
+        terminalreporter.section("Fault figures")
+        for test, what, value in figures:
+            terminalreporter.write_line(f"{what:<68} {value}")

@@ -21,7 +21,7 @@ def emulator_container() -> str:
     return stack.compose("ps", "-q", "localstack", capture=True).stdout.strip()
 
 
-def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_api, aws_session):
+def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_api, aws_session, fault_figure):
     ecs, s3, iam = aws_session.client("ecs"), aws_session.client("s3"), aws_session.client("iam")
     s3.put_object(Bucket="sandbox-data", Key="faults/written-before-the-crash.txt", Body=b"kept")
     roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
@@ -46,7 +46,7 @@ def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_
 
     run = airflow_api.wait_for_dag_run("poc_ecs_operator", run_id, timeout=120)
     ended = time.monotonic() - killed
-    print(f"poc_ecs_operator ended {ended:.1f}s after the emulator was killed")
+    fault_figure("emulator killed mid-task: the waiting ECS operators failed after", f"{ended:.1f} s")
     assert run["state"] == "failed"
     assert ended < 60, f"the run took {ended:.0f}s to end after the crash"
     tasks = ecs.describe_tasks(cluster="sandbox", tasks=arns)["tasks"]
@@ -60,6 +60,8 @@ def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_
     assert s3.get_object(Bucket="sandbox-data", Key="faults/written-before-the-crash.txt")["Body"].read() == b"kept"
     assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == roles
     assert ecs.list_task_definitions()["taskDefinitionArns"] == definitions
+    fault_figure("emulator killed: IAM roles / task definitions / S3 object back",
+                 f"{len(roles)} / {len(definitions)} / 1")
     # ... and Airflow's role session survived too: the next run needs no new credentials.
     airflow_api.run_dag("poc_ecs_operator").assert_success()
 
@@ -74,7 +76,7 @@ def _wait_answering(ecs) -> None:
     wait_until(answering, timeout=60, interval=1, what="the emulator answering again")
 
 
-def test_an_emulator_that_comes_back_empty_is_seeded_again(sandbox, airflow_api, aws_session):
+def test_an_emulator_that_comes_back_empty_is_seeded_again(sandbox, airflow_api, aws_session, fault_figure):
     container = emulator_container()
     since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     docker("kill", container, check=True)
@@ -83,6 +85,7 @@ def test_an_emulator_that_comes_back_empty_is_seeded_again(sandbox, airflow_api,
     docker("run", "--rm", "-v", f"{sandbox.settings.project}_emulator-state:/var/lib/ministack", "--entrypoint",
            "sh", image, "-c", "rm -rf /var/lib/ministack/*", check=True)
     docker("start", container, check=True)
+    started = time.monotonic()
     _wait_answering(aws_session.client("ecs"))
 
     def seeded_again() -> str:
@@ -91,6 +94,7 @@ def test_an_emulator_that_comes_back_empty_is_seeded_again(sandbox, airflow_api,
             raise NotYet("the reseeder has not seeded again yet")
         return logs
     logs = wait_until(seeded_again, timeout=120, interval=2, what="the reseeder seeding the empty emulator again")
+    fault_figure("emulator back empty: seeded again after its start, within", f"{time.monotonic() - started:.0f} s")
     assert "The emulator lost" in logs and "iam role airflow-runner" in logs, logs[-2000:]
     assert "airflow-runner" in {r["RoleName"] for r in aws_session.client("iam").list_roles()["Roles"]}
     # Everything a DAG needs is back (task definitions, images in ECR, roles): it runs as before.

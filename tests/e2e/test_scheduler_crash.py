@@ -15,7 +15,12 @@ from sandbox.host.docker import docker
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 
-def test_a_scheduler_crash_is_survived_by_reattaching(airflow_api, aws_session, kube_client):
+def ti_try(airflow_api, run_id: str, task_id: str) -> int:
+    return next(ti["try_number"] for ti in airflow_api.task_instances("resilient_tasks", run_id)
+                if ti["task_id"] == task_id)
+
+
+def test_a_scheduler_crash_is_survived_by_reattaching(airflow_api, aws_session, kube_client, fault_figure):
     ecs = aws_session.client("ecs")
     run_id = airflow_api.trigger_dag("resilient_tasks", {"pause": 100})
 
@@ -34,8 +39,8 @@ def test_a_scheduler_crash_is_survived_by_reattaching(airflow_api, aws_session, 
     docker("start", scheduler, check=True)
 
     run = airflow_api.wait_for_dag_run("resilient_tasks", run_id, timeout=420)
-    print(f"resilient_tasks finished {time.monotonic() - killed:.0f}s after the scheduler was killed")
     assert run["state"] == "success", airflow_api.task_states("resilient_tasks", run_id)
+    fault_figure("scheduler killed 5 s into 100 s tasks: run succeeded after", f"{time.monotonic() - killed:.0f} s")
 
     first, retry = (airflow_api.task_log("resilient_tasks", run_id, "long_ecs_task", try_number=n) for n in (1, 2))
     started = re.search(r"arn:aws:ecs:[^:]+:\d+:task/sandbox/[0-9a-f-]+", first)
@@ -47,3 +52,5 @@ def test_a_scheduler_crash_is_survived_by_reattaching(airflow_api, aws_session, 
     assert "done" in retry, retry[-2000:]
     # One pod for both tries: the retry found the first try's pod (KubernetesPodOperator's reattach).
     assert re.search(r"[Ff]ound matching pod", retry), retry[-2000:]
+    fault_figure("scheduler killed: tries of the ECS task / the pod, each reattached",
+                 f"{ti_try(airflow_api, run_id, 'long_ecs_task')} / {ti_try(airflow_api, run_id, 'long_pod')}")
