@@ -98,6 +98,32 @@ def normalize_ref(tag: str) -> str:
     return name + (f"@{digest}" if digest else "")
 
 
+def load_into_containerd(node: str, tags: list[str], containerd_namespace: str = "k8s.io") -> list[str]:
+    """Imports local images into the containerd of a node container (`docker save | ctr import`),
+    skipping those already there with the same Docker image ID (a label records it). Returns the tags loaded."""
+    ctr = ["docker", "exec", node, "ctr", "-n", containerd_namespace, "images"]
+    listed = docker(*ctr[1:], "ls")
+    if listed.returncode != 0:
+        raise ClusterError(f"cannot list the images of the node container {node}: {listed.stderr.strip()[-300:]}")
+    present = parse_ctr_images(listed.stdout)
+    loaded = []
+    for tag in tags:
+        wanted = image_id(tag)
+        if not wanted:
+            raise ClusterError(f"cannot load {tag} into the cluster: no such local image")
+        ref = normalize_ref(tag)
+        if present.get(ref, {}).get("sandbox.docker-id") == wanted:
+            continue
+        with step(f"Loading {tag} into the cluster ({node})"):
+            try:
+                docker_pipe(["docker", "save", tag], "exec", "-i", *ctr[2:], "import", "-")
+            except DockerError as exc:
+                raise ClusterError(f"loading {tag} into {node} failed: {exc}") from exc
+            docker(*ctr[1:], "label", ref, f"sandbox.docker-id={wanted}", check=True)
+        loaded.append(tag)
+    return loaded
+
+
 def parse_ctr_images(output: str) -> dict[str, dict[str, str]]:
     """`ctr images ls` output -> {ref: labels}. The LABELS column is the last one ('-' when none)."""
     images: dict[str, dict[str, str]] = {}
@@ -252,24 +278,7 @@ class OfflineProvider(ClusterProvider):
 
     # --- images into containerd ------------------------------------------------------------------
     def load_images(self, tags: list[str]) -> list[str]:
-        present = parse_ctr_images(self.exec("ctr", "-n", "k8s.io", "images", "ls").stdout)
-        loaded = []
-        for tag in tags:
-            wanted = image_id(tag)
-            if not wanted:
-                raise ClusterError(f"cannot load {tag} into the cluster: no such local image")
-            ref = normalize_ref(tag)
-            if present.get(ref, {}).get("sandbox.docker-id") == wanted:
-                continue
-            with step(f"Loading {tag} into the cluster"):
-                try:
-                    docker_pipe(["docker", "save", tag], "exec", "-i", self.node, "ctr", "-n", "k8s.io", "images",
-                                "import", "-")
-                except DockerError as exc:
-                    raise ClusterError(f"loading {tag} failed: {exc}") from exc
-                self.exec("ctr", "-n", "k8s.io", "images", "label", ref, f"sandbox.docker-id={wanted}")
-            loaded.append(tag)
-        return loaded
+        return load_into_containerd(self.node, tags)
 
     # --- kubeconfigs -----------------------------------------------------------------------------
     def _pki(self) -> tuple[str, str, str]:
