@@ -35,10 +35,11 @@ def test_connection_verifies_tls_and_uses_a_namespaced_service_account(connectio
     assert claims["sub"] == "system:serviceaccount:airflow-tasks:airflow-pod-runner"
 
 
-def test_service_account_may_run_pods_only_in_its_namespace(connection_kubeconfig, settings):
+def test_service_account_may_run_pods_only_in_its_namespace(connection_kubeconfig, sandbox):
+    from sandbox.host import stack
     _, kubeconfig = connection_kubeconfig
     cluster, token = kubeconfig["clusters"][0]["cluster"], kubeconfig["users"][0]["user"]["token"]
-    server = f"https://127.0.0.1:{settings.get('K8S_API_PORT', '6443')}"
+    server = stack.recorded_cluster()["server"]  # the API server as the host reaches it, whatever the provider
     with tempfile.NamedTemporaryFile("wb", suffix=".crt") as ca:
         ca.write(base64.b64decode(cluster["certificate-authority-data"]))
         ca.flush()

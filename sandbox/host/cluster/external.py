@@ -130,8 +130,8 @@ class ExternalProvider(ClusterProvider):
             info(f"external cluster: nothing to create; containers on {network} use "
                  f"{self.internal_kubeconfig()['clusters'][0]['cluster']['server']}")
             return
-        what = f"{node.tool} cluster {node.cluster!r}" if node.cluster else "a cluster"
-        info(f"external cluster: {what}; container {node.name} publishes its API server ({self._server()})")
+        what = f"the {node.tool} cluster {node.cluster!r}: " if node.cluster else ""
+        info(f"external cluster: {what}container {node.name} publishes its API server ({self._server()})")
         if network not in node.networks:
             try:
                 docker("network", "connect", network, node.name, check=True)
