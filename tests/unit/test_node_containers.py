@@ -76,3 +76,15 @@ def test_the_tls_name_is_the_container_name_when_the_certificate_holds_it():
     assert name == "127.0.0.1" and "does not hold the container name my-node" in why
     name, why = tls_server_name("my-node", "example.internal", {"kubernetes"})
     assert name == "example.internal" and "K8S_EXTERNAL_SERVER" in why
+
+
+@pytest.mark.parametrize("context, hint", [
+    ("minikube", "minikube image load sandbox/task:1.0 -p minikube"),
+    ("k3d-lab", "k3d image import sandbox/task:1.0 -c lab"),
+    ("kind-dev", "kind load docker-image sandbox/task:1.0 --name dev"),
+    ("docker-desktop", "nothing: Docker Desktop's cluster uses this engine's images"),
+    ("prod-eks", "push sandbox/task:1.0 to a registry the cluster pulls from"),
+])
+def test_a_cluster_elsewhere_gets_the_command_its_tool_loads_images_with(context, hint):
+    from sandbox.host.cluster.external import image_load_hint
+    assert image_load_hint(context, ["sandbox/task:1.0"]) == hint

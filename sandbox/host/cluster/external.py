@@ -66,6 +66,21 @@ def internal_from_external(doc: dict, base_dir: str | Path, host: str = "host.do
     return doc
 
 
+def image_load_hint(context: str, tags: list[str]) -> str:
+    """The command that makes local images available to a cluster this engine does not run, by the
+    tool its kubeconfig context names (minikube, k3d-<name>, kind-<name>, docker-desktop)."""
+    images = " ".join(tags)
+    if context.startswith("k3d-"):
+        return f"k3d image import {images} -c {context[len('k3d-'):]}"
+    if context.startswith("kind-"):
+        return f"kind load docker-image {images} --name {context[len('kind-'):]}"
+    if context == "docker-desktop":
+        return "nothing: Docker Desktop's cluster uses this engine's images"
+    if context == "minikube" or context.startswith("minikube"):
+        return f"minikube image load {images} -p {context}"
+    return f"push {images} to a registry the cluster pulls from"
+
+
 def load_into_docker(node: str, tags: list[str]) -> list[str]:
     """Loads local images into the Docker engine inside a node container (minikube's docker runtime),
     skipping those it has with the same image ID."""
@@ -157,8 +172,10 @@ class ExternalProvider(ClusterProvider):
         node = self.node()
         if node is None:
             if tags:
-                info("external cluster: local images cannot be loaded into it; push these to a registry it "
-                     f"pulls from (pods using them fail with ErrImagePull otherwise): {', '.join(tags)}")
+                context = kc.current(self._doc())[0]
+                info(f"external cluster: its node is not a container on this engine, so the task images are "
+                     f"not loaded into it; run: {image_load_hint(context, tags)} (until then pods using them "
+                     "fail at once with ErrImagePull)")
             return []
         loaded: list[str] = []
         for name in node.nodes:
