@@ -139,7 +139,7 @@ def write_sdk_config(config) -> None:
              "[profile sandbox-source]", "aws_access_key_id = test", "aws_secret_access_key = test", "",
              "[default]", f"region = {config.region}"]
     if config.airflow_role:
-        lines += [f"role_arn = arn:aws:iam::{config.account_id}:role/{config.airflow_role}",
+        lines += [f"role_arn = {config.role_arn(config.airflow_role)}",
                   "source_profile = sandbox-source", "role_session_name = airflow"]
     else:
         lines += ["aws_access_key_id = test", "aws_secret_access_key = test"]

@@ -96,6 +96,10 @@ class SeedConfig:
             return {k: self.expand(v, registry) for k, v in value.items()}
         return value
 
+    def role_arn(self, name: str) -> str:
+        """The ARN of a role of aws.iam_roles, in this config's account."""
+        return f"arn:aws:iam::{self.account_id}:role/{name}"
+
     def object_body(self, obj: dict) -> bytes:
         """The bytes of a seed object: inline `content`, or `file` relative to the config."""
         if "content" in obj:

@@ -31,8 +31,7 @@ def with_airflow_role(conn: dict, config: SeedConfig) -> dict:
     `role_arn` extra), so what Airflow does on AWS is what that role allows."""
     if conn["conn_type"] != "aws" or not config.airflow_role or "role_arn" in (conn.get("extra") or {}):
         return conn
-    role_arn = f"arn:aws:iam::{config.account_id}:role/{config.airflow_role}"
-    return {**conn, "extra": {**(conn.get("extra") or {}), "role_arn": role_arn}}
+    return {**conn, "extra": {**(conn.get("extra") or {}), "role_arn": config.role_arn(config.airflow_role)}}
 
 
 def seed_connections(client: AirflowClient, config: SeedConfig, report: Report,

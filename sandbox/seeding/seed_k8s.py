@@ -86,7 +86,7 @@ def secret_values(config: SeedConfig, name: str) -> dict[str, str]:
     values = dict((k.get("secrets") or {}).get(name) or {})
     pod_role = k.get("aws_role")
     if pod_role and pod_role["secret"] == name:
-        values["AWS_ROLE_ARN"] = f"arn:aws:iam::{config.account_id}:role/{pod_role['role']}"
+        values["AWS_ROLE_ARN"] = config.role_arn(pod_role["role"])
         values["AWS_WEB_IDENTITY_TOKEN_FILE"] = POD_TOKEN_FILE
     return values
 

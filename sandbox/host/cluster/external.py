@@ -23,7 +23,7 @@ from sandbox.core import kubeconfig as kc
 from sandbox.core.progress import info
 from sandbox.host.cluster import node_containers
 from sandbox.host.cluster.base import ClusterError, ClusterProvider
-from sandbox.host.cluster.offline import load_into_containerd
+from sandbox.host.cluster.offline import image_id, load_into_containerd
 from sandbox.host.docker import DockerError, docker, docker_pipe
 from sandbox.host.settings import ROOT, Settings
 
@@ -84,7 +84,6 @@ def image_load_hint(context: str, tags: list[str]) -> str:
 def load_into_docker(node: str, tags: list[str]) -> list[str]:
     """Loads local images into the Docker engine inside a node container (minikube's docker runtime),
     skipping those it has with the same image ID."""
-    from sandbox.host.cluster.offline import image_id
     loaded = []
     for tag in tags:
         wanted = image_id(tag)
