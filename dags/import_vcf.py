@@ -97,6 +97,10 @@ def import_vcf():
         image_pull_policy="IfNotPresent",
         cmds=["python3", "/app/vcf_stats.py"],
         env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=AWS_ENV_SECRET))],
+        # Small requests, so 32 cases fit on a 2-core node at once (the cost report says how close
+        # they are to what a case uses); the limit is the ECS task definition's memory.
+        container_resources=k8s.V1ResourceRequirements(requests={"cpu": "50m", "memory": "128Mi"},
+                                                       limits={"memory": "512Mi"}),
         do_xcom_push=True,
         get_logs=True,
         on_finish_action="delete_pod",

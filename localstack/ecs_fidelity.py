@@ -304,10 +304,37 @@ def _daemon_cpus(docker_client):
 PROJECT_LABEL = "sandbox.compose-project"
 
 
-def _build_run_kwargs(cdef, td, *args, **kwargs):
-    run_kwargs = _original["_build_run_kwargs"](cdef, td, *args, **kwargs)
+def task_cgroup_parent(task_id, cgroup_driver):
+    """The task's own cgroup, as the ECS agent makes one (/ecs/<task id>): every container of the
+    task under it, so the task's CPU and memory can be read as one, also after its containers exit
+    (the sandbox's metrics service samples it). Docker's systemd driver takes only slice names."""
+    if cgroup_driver != "cgroupfs":
+        return None
+    return f"/ecs/{task_id}"
+
+
+def _cgroup_driver(docker_client):
+    global _cgroup_driver_name
+    if _cgroup_driver_name is None:
+        try:
+            _cgroup_driver_name = docker_client.info().get("CgroupDriver") or ""
+        except Exception:
+            return ""
+    return _cgroup_driver_name
+
+
+_cgroup_driver_name = None
+
+
+def _build_run_kwargs(cdef, td, env, port_bindings, network, host_mode, task_id, *args, **kwargs):
+    run_kwargs = _original["_build_run_kwargs"](
+        cdef, td, env, port_bindings, network, host_mode, task_id, *args, **kwargs)
+    docker_client = ecs._get_docker()
     run_kwargs.update(docker_run_options(
-        cdef, td, host_cpus=_daemon_cpus(ecs._get_docker())))
+        cdef, td, host_cpus=_daemon_cpus(docker_client)))
+    parent = task_cgroup_parent(task_id, _cgroup_driver(docker_client))
+    if parent:
+        run_kwargs["cgroup_parent"] = parent
     project = os.environ.get("SANDBOX_COMPOSE_PROJECT")
     if project:
         run_kwargs["labels"] = {**(run_kwargs.get("labels") or {}), PROJECT_LABEL: project}

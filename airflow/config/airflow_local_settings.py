@@ -5,6 +5,10 @@ files import are imported here, before the LocalExecutor forks its workers. Each
 a fork of a worker, so it starts with the providers already loaded instead of importing them again:
 about a CPU-second per task, most of what a 32-case fan-out costs Airflow on a 2-core machine. The
 dag-processor does the same before parsing ([dag_processor] parsing_pre_import_modules).
+
+`task_policy` makes every EcsRunTaskOperator tag the ECS task it starts with the Airflow task try it
+belongs to (as KubernetesPodOperator labels its pods), so the metrics service can tie what the task
+used to the DAG run, task, map index and try (sandbox/metrics/sampler.py).
 """
 from __future__ import annotations
 
@@ -13,7 +17,36 @@ import logging
 import os
 from pathlib import Path
 
-__all__: list[str] = []  # Airflow copies public names from here into airflow.settings
+__all__ = ["task_policy"]  # Airflow copies public names from here into airflow.settings
+
+ECS_TAG_PREFIX = "airflow:"  # sandbox/metrics/identity.py reads the same keys
+
+
+def _tag_with_task_try(execute):
+    def execute_tagged(self, context):
+        ti = context["ti"]
+        mine = {f"{ECS_TAG_PREFIX}{key}": str(getattr(ti, key))
+                for key in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
+        if self.tags is None or isinstance(self.tags, dict):
+            self.tags = {**mine, **(self.tags or {})}
+        return execute(self, context)
+
+    execute_tagged.sandbox_tags = True
+    return execute_tagged
+
+
+def task_policy(task) -> None:
+    """Every EcsRunTaskOperator (mapped or not) tags the ECS task it starts with its task try.
+
+    Tags are set in `execute`, from the running task instance, rather than as templates: a DAG with
+    render_template_as_native_obj would turn "-1" into an int, which RunTask refuses.
+    """
+    operator_class = getattr(task, "operator_class", type(task))
+    for cls in getattr(operator_class, "__mro__", ()):
+        if cls.__name__ == "EcsRunTaskOperator":
+            if not getattr(cls.execute, "sandbox_tags", False):
+                cls.execute = _tag_with_task_try(cls.execute)
+            return
 
 
 def _preload_dag_imports() -> None:

@@ -29,7 +29,7 @@ CLUSTER_RECORD = KUBE_DIR / "cluster.json"
 HOST_KUBECONFIG = KUBE_DIR / "host.yaml"
 SDK_CONFIG = ROOT / ".build" / "aws" / "config"
 LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                "airflow-triggerer"]
+                "airflow-triggerer", "metrics"]
 
 
 # Set by compose on every container: the directory `docker compose` ran in, i.e. the checkout.

@@ -22,6 +22,7 @@ import yaml
 
 from sandbox.seeding.airflow_settings import validate_pools
 from sandbox.core.fargate_rules import FARGATE_SIZES, fargate_refusals, parse_cpu, parse_memory
+from sandbox.metrics.pricing import Prices, validate_prices
 from sandbox.seeding.errors import ConfigError, read_yaml
 
 PLACEHOLDERS = ("account_id", "registry")
@@ -83,6 +84,7 @@ class SeedConfig:
     images: list[dict] = field(default_factory=list)
     airflow_role: str | None = None
     pools: list[dict] = field(default_factory=list)
+    prices: Prices = field(default_factory=Prices)
     raw: dict = field(repr=False, default_factory=dict)
 
     def expand(self, value: Any, registry: str) -> Any:
@@ -270,7 +272,7 @@ def load_images(path: Path) -> list[dict]:
 
 def validate_config(raw: Any, path: Path) -> SeedConfig:
     c = _Checker(path)
-    top = c.mapping(raw, "(top level)", {"images", "aws", "airflow", "kubernetes"}, {"aws"})
+    top = c.mapping(raw, "(top level)", {"images", "aws", "airflow", "kubernetes", "prices"}, {"aws"})
     declared: set[str] = set()
     images = check_images(c, top.get("images"), "images", path.parent, declared)
     aws = c.mapping(top.get("aws"), "aws",
@@ -321,13 +323,15 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
 
     kubernetes = _check_kubernetes(c, top.get("kubernetes"), images, declared, roles) \
         if top.get("kubernetes") is not None else None
+    prices = validate_prices(top.get("prices"), "prices", c.fail)
 
     if c.problems:
         raise ConfigError(path, c.problems)
     return SeedConfig(path=path, region=region, account_id=account_id, iam_roles=roles, s3_buckets=buckets,
                       log_groups=log_groups, ecs_clusters=clusters, ecr_repositories=repos,
                       task_definitions=task_defs, connections=connections, variables=variables,
-                      kubernetes=kubernetes, images=images, pools=pools, airflow_role=airflow_role, raw=raw)
+                      kubernetes=kubernetes, images=images, pools=pools, airflow_role=airflow_role,
+                      prices=prices, raw=raw)
 
 
 def _check_connection(c: _Checker, conn: Any, where: str) -> None:

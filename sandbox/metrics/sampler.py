@@ -1,0 +1,305 @@
+"""Samples every ECS task and pod the sandbox runs, several times a second, from the host's cgroups.
+
+One round every `interval` seconds reads each running task's cgroup (cgroups.py); a task is tied to
+its Airflow task try once (identity.py: the ECS task's tags, the pod's labels) and its record is
+saved when it ends. ECS tasks are also published to the emulator's CloudWatch as Container Insights
+does (namespace ECS/ContainerInsights, CpuUtilized in CPU units and MemoryUtilized in MiB, per task),
+at one-second resolution, so the same queries work against real AWS.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+from sandbox.metrics import identity
+from sandbox.metrics.cgroups import CgroupTree
+from sandbox.metrics.store import Record, Store
+
+log = logging.getLogger("sandbox.metrics")
+
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+_ECS_TASK_LABEL = "com.amazonaws.ecs.task-arn"
+_ECS_CLUSTER_LABEL = "com.amazonaws.ecs.cluster"
+# An ECS task has ended when its cgroup has had no process for this long (containers that depend
+# on each other start one after another, with a moment between them).
+_ECS_IDLE_SECONDS = 2.0
+_NODE_RESCAN_SECONDS = 5.0
+_PUBLISH_SECONDS = 5.0
+
+
+def _epoch(value: str | None) -> float | None:
+    """Docker's and Kubernetes' RFC 3339 times (Docker's with nanoseconds) to epoch seconds."""
+    if not value or value.startswith("0001-"):
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:  # Python reads at most microseconds
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    return datetime.fromisoformat(text).timestamp()
+
+
+class Tracked:
+    """A running ECS task or pod: its record plus what the sampler needs until it ends."""
+
+    def __init__(self, record: Record, cgroup: str):
+        self.record = record
+        self.cgroup = cgroup
+        self.resolved = False
+        self.next_resolve = 0.0
+        self.seen_running = False
+        self.idle_since: float | None = None
+        self.containers: set[str] = set()   # Docker ids of an ECS task's containers
+        self.meta: dict[str, Any] = {}      # cluster, family (ECS) for Container Insights
+        self.unpublished: list[list[float]] = []
+        self.last_cpu_ns = 0
+
+
+class Sampler:
+    def __init__(self, cgroups: CgroupTree, store: Store, *, interval: float,
+                 ecs_client: Any = None, cloudwatch: Any = None, docker_client: Any = None,
+                 pods: "PodWatch | None" = None, clock: Callable[[], float] = time.time):
+        self.cgroups, self.store, self.interval = cgroups, store, interval
+        self.ecs, self.cloudwatch, self.docker, self.pods = ecs_client, cloudwatch, docker_client, pods
+        self.clock = clock
+        self.tracked: dict[str, Tracked] = {}
+        self._node_roots: list[str] = []
+        self._node_scan = 0.0
+        self._last_publish = 0.0
+        self.rounds = 0
+        self.last_round: float | None = None
+        self.round_seconds = 0.0  # CPU the last round took (the sampler's own cost)
+
+    # ── one round ──────────────────────────────────────────────────────────
+    def round(self) -> None:
+        started = time.process_time()
+        now = self.clock()
+        if now - self._node_scan > _NODE_RESCAN_SECONDS:
+            self._node_roots, self._node_scan = self.cgroups.node_roots(), now
+        present = {f"ecs-{task_id}": ("ecs", task_id, rel) for task_id, rel in self.cgroups.ecs_tasks().items()}
+        present.update({f"k8s-{uid}": ("k8s", uid, rel) for uid, rel in self.cgroups.pods(self._node_roots).items()})
+
+        for name, (backend, key, rel) in present.items():
+            tracked = self.tracked.get(name)
+            if tracked is None:
+                existing = self.store.get(backend, key)
+                if existing is not None and existing.ended:
+                    continue  # measured and saved already; its cgroup is on its way out
+                record = self.store.add(existing or Record(backend=backend, key=key, resource=f"{backend} {key}"))
+                tracked = self.tracked[name] = Tracked(record, rel)
+            self._sample(tracked, now)
+
+        for name in [n for n in self.tracked if n not in present]:
+            self._finish(self.tracked.pop(name), now)  # the cgroup is gone: the pod was deleted
+        for name, tracked in list(self.tracked.items()):
+            if self._has_ended(tracked, now):
+                self._finish(self.tracked.pop(name), now)
+                self.cgroups.remove(tracked.cgroup) if tracked.record.backend == "ecs" else None
+
+        if now - self._last_publish >= _PUBLISH_SECONDS:
+            self._publish(list(self.tracked.values()))
+            self._last_publish = now
+        self.rounds += 1
+        self.last_round = now
+        self.round_seconds = time.process_time() - started
+
+    def _sample(self, tracked: Tracked, now: float) -> None:
+        reading = self.cgroups.read(tracked.cgroup)
+        if reading is None:
+            return
+        if tracked.record.backend == "ecs":
+            tracked.containers.update(self.cgroups.children(tracked.cgroup))
+        running = reading.processes > 0
+        tracked.last_cpu_ns = reading.cpu_ns
+        if running or tracked.record.backend == "k8s":
+            tracked.record.samples.append([round(now, 3), reading.cpu_ns, reading.memory_bytes])
+            tracked.unpublished.append([now, reading.cpu_ns, reading.memory_bytes])
+        if running:
+            tracked.seen_running, tracked.idle_since = True, None
+        elif tracked.idle_since is None:
+            tracked.idle_since = now
+        if not tracked.resolved and now >= tracked.next_resolve:
+            try:
+                tracked.resolved = self._resolve(tracked)
+            except Exception as error:  # the emulator or the API restarting: try again shortly
+                log.warning("cannot identify %s yet: %s", tracked.record.resource, error)
+            tracked.next_resolve = now + 1.0
+
+    def _has_ended(self, tracked: Tracked, now: float) -> bool:
+        if tracked.record.backend == "ecs":
+            # A task that used CPU but was never seen running ran while the sampler was down.
+            return ((tracked.seen_running or tracked.last_cpu_ns > 0) and tracked.idle_since is not None
+                    and now - tracked.idle_since >= _ECS_IDLE_SECONDS)
+        pod = self.pods.get(tracked.record.key) if self.pods else None
+        return bool(pod) and pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+    def _finish(self, tracked: Tracked, now: float) -> None:
+        record = tracked.record
+        if not tracked.resolved:
+            try:
+                tracked.resolved = self._resolve(tracked)
+            except Exception as error:
+                log.warning("cannot identify %s: %s", record.resource, error)
+        self._times(tracked)
+        final = self.cgroups.read(tracked.cgroup) if record.backend == "ecs" else None
+        if final is not None and record.samples and final.cpu_ns > record.samples[-1][1]:
+            # The task's cgroup kept what its containers used after the last sample, up to their exit.
+            at = max(record.samples[-1][0], record.ended_at or now)
+            record.samples.append([round(at, 3), final.cpu_ns, final.memory_bytes])
+        record.ended = True
+        self._publish([tracked])
+        self.store.save(record)
+        log.info("measured %s %s: %.2f CPU-s, peak %.1f MiB, %d samples", record.resource,
+                 json.dumps(record.identity), record.cpu_seconds or 0, record.peak_memory_mib or 0,
+                 len(record.samples))
+
+    # ── who a task is ──────────────────────────────────────────────────────
+    def _resolve(self, tracked: Tracked) -> bool:
+        return self._resolve_ecs(tracked) if tracked.record.backend == "ecs" else self._resolve_pod(tracked)
+
+    def _resolve_ecs(self, tracked: Tracked) -> bool:
+        if self.docker is None or self.ecs is None or not tracked.containers:
+            return False
+        labels = {}
+        for container_id in tracked.containers:
+            try:
+                labels = self.docker.api.inspect_container(container_id)["Config"]["Labels"] or {}
+            except Exception:
+                continue
+            if labels.get(_ECS_TASK_LABEL):
+                break
+        arn, cluster = labels.get(_ECS_TASK_LABEL), labels.get(_ECS_CLUSTER_LABEL)
+        if not arn:
+            return False
+        task = (self.ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"]).get("tasks") or [None])[0]
+        if not task:
+            return False
+        record = tracked.record
+        record.resource = f"ecs task {arn}"
+        record.identity = identity.from_ecs_tags(task.get("tags"))
+        record.requested = identity.ecs_requested(task)
+        tracked.meta = {"ClusterName": cluster.rsplit("/", 1)[-1],
+                        "TaskDefinitionFamily": task.get("taskDefinitionArn", "").rsplit("/", 1)[-1].split(":")[0],
+                        "TaskId": record.key}
+        return True
+
+    def _resolve_pod(self, tracked: Tracked) -> bool:
+        pod = self.pods.get(tracked.record.key) if self.pods else None
+        if not pod:
+            return False
+        meta = pod.get("metadata", {})
+        record = tracked.record
+        record.resource = f"pod {meta.get('namespace')}/{meta.get('name')}"
+        record.identity = identity.from_pod_labels(meta.get("labels"))
+        record.requested = identity.pod_resources(pod, "requests")
+        record.limits = identity.pod_resources(pod, "limits")
+        return True
+
+    def _times(self, tracked: Tracked) -> None:
+        """Start and end as the runtime recorded them: Docker's (to the nanosecond) for an ECS
+        task's containers, the kubelet's (to the second) for a pod's."""
+        starts, ends = [], []
+        if tracked.record.backend == "ecs" and self.docker is not None:
+            for container_id in tracked.containers:
+                try:
+                    state = self.docker.api.inspect_container(container_id)["State"]
+                except Exception:
+                    continue
+                starts.append(_epoch(state.get("StartedAt")))
+                ends.append(_epoch(state.get("FinishedAt")))
+        elif self.pods is not None:
+            pod = self.pods.get(tracked.record.key) or {}
+            for status in pod.get("status", {}).get("containerStatuses", []):
+                if status.get("name") == identity.XCOM_SIDECAR:
+                    continue
+                state = status.get("state", {})
+                finished = state.get("terminated") or {}
+                starts.append(_epoch(finished.get("startedAt") or (state.get("running") or {}).get("startedAt")))
+                ends.append(_epoch(finished.get("finishedAt")))
+        samples = tracked.record.samples
+        starts = [s for s in starts if s] or ([samples[0][0]] if samples else [])
+        ends = [e for e in ends if e] or ([samples[-1][0]] if samples else [])
+        tracked.record.started_at = min(starts) if starts else None
+        tracked.record.ended_at = max(ends) if ends else None
+
+    # ── Container Insights ─────────────────────────────────────────────────
+    def _publish(self, tracked_list: list[Tracked]) -> None:
+        if self.cloudwatch is None:
+            return
+        data = []
+        for tracked in tracked_list:
+            if tracked.record.backend != "ecs" or not tracked.meta or len(tracked.unpublished) < 2:
+                continue
+            dims = [{"Name": k, "Value": v} for k, v in tracked.meta.items()]
+            points = tracked.unpublished
+            for (t0, cpu0, _), (t1, cpu1, mem1) in zip(points, points[1:]):
+                if t1 <= t0:
+                    continue
+                stamp = datetime.utcfromtimestamp(t1)
+                data.append({"MetricName": "CpuUtilized", "Dimensions": dims, "Timestamp": stamp,
+                             "Value": (cpu1 - cpu0) / 1e9 / (t1 - t0) * 1024, "Unit": "None",
+                             "StorageResolution": 1})
+                data.append({"MetricName": "MemoryUtilized", "Dimensions": dims, "Timestamp": stamp,
+                             "Value": mem1 / 2**20, "Unit": "Megabytes", "StorageResolution": 1})
+            tracked.unpublished = points[-1:]
+        for start in range(0, len(data), 1000):  # PutMetricData takes at most 1000 datums
+            try:
+                self.cloudwatch.put_metric_data(Namespace=CONTAINER_INSIGHTS, MetricData=data[start:start + 1000])
+            except Exception as error:
+                log.warning("Container Insights metrics not published: %s", error)
+
+    # ── the loop ───────────────────────────────────────────────────────────
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                self.round()
+            except Exception:
+                log.exception("sampling round failed")
+            stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
+
+
+class PodWatch:
+    """Every pod's latest state by uid, kept from a watch on the Kubernetes API (deleted pods stay:
+    a pod gone right after its task ended must still be named)."""
+
+    def __init__(self, api: Any):
+        self.api = api
+        self._pods: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def get(self, uid: str) -> dict | None:
+        with self._lock:
+            return self._pods.get(uid)
+
+    def _keep(self, pod: dict) -> None:
+        uid = pod.get("metadata", {}).get("uid")
+        if uid:
+            with self._lock:
+                self._pods[uid] = pod
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                status, listing = self.api.get("/api/v1/pods")
+                if status != 200 or not listing:
+                    raise RuntimeError(f"listing pods: HTTP {status}")
+                for pod in listing.get("items", []):
+                    self._keep(pod)
+                version = listing["metadata"]["resourceVersion"]
+                with self.api.request("GET", f"/api/v1/pods?watch=1&resourceVersion={version}"
+                                             "&allowWatchBookmarks=true&timeoutSeconds=300", stream=True) as res:
+                    for line in res.iter_lines():
+                        if stop.is_set():
+                            return
+                        if line:
+                            event = json.loads(line)
+                            if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                                self._keep(event["object"])
+            except Exception as error:
+                log.warning("pod watch interrupted (%s); starting again", error)
+                stop.wait(2)
