@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from sandbox.core.airflow_api import AirflowApiError
-from sandbox.host import images, preflight, stack
+from sandbox.host import images, preflight, report, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError
 from sandbox.host.project import ProjectError, load_project
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("host", help="install/start Docker and Compose v2 where missing")
     sub.add_parser("validate", help="check the project: its layout, sandbox.yaml and airflow_settings.yaml")
     sub.add_parser("parse", help="import the project's DAG files in its Airflow image and list import errors")
+    rep = sub.add_parser("report", help="write DAG runs' cost reports (JSON and HTML) under reports/")
+    rep.add_argument("--dag", help="one DAG (default: every DAG's newest finished run)")
+    rep.add_argument("--run", help="one run of --dag (default: its newest finished run)")
     sub.add_parser("test", help="unit tests, then the e2e tests against the sandbox (extra args go to pytest)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "test":
@@ -83,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             stack.up_with_summary(settings)
         elif args.command == "test":
             return run_tests(settings, extra)
+        elif args.command == "report":
+            if not report.write(settings, args.dag or None, args.run or None):
+                print("No finished DAG run to report on yet: trigger a DAG, then `make report`.")
         elif args.command == "down":
             stack.down(settings)
         elif args.command == "stop":
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (preflight.HostError, images.ImageError, stack.StackError, AirflowApiError, ClusterError,
-            DockerError, ProjectError, SettingsError) as exc:
+            DockerError, ProjectError, SettingsError, report.ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -124,8 +124,8 @@ def _build_local_debian_base() -> None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             raise ImageError("The base images cannot be pulled and debootstrap is not installed. Either make "
                              "DEBIAN_BASE_IMAGE / PYTHON_BASE_IMAGE (.env) pullable, or install debootstrap.")
-        from sandbox.host.preflight import _apt_install
-        _apt_install(["debootstrap"])
+        from sandbox.host.preflight import apt_install
+        apt_install(["debootstrap"])
     mirror = host_apt_mirror()
     with step(f"Building local base {LOCAL_DEBIAN_BASE} (debootstrap bookworm)"), \
             tempfile.TemporaryDirectory(prefix="sandbox-rootfs-") as rootfs:

@@ -54,7 +54,7 @@ def ensure_docker_engine() -> None:
                 "No Docker engine found. Install Docker Engine (https://docs.docker.com/engine/install/) "
                 "or Docker Desktop, start it, and check that `docker info` works; then run `make up` again.")
         with step("Installing Docker engine (Debian docker.io)"):
-            _apt_install(["docker.io"])
+            apt_install(["docker.io"])
     if not _is_debian_root():
         raise HostError("The Docker engine is installed but not running, and we are not root to start it. "
                         "Start it (`sudo systemctl start docker`) and check `docker info`.")
@@ -90,7 +90,7 @@ def remove_stale_bridges(sys_net: Path = Path("/sys/class/net")) -> None:
                 info(f"removed {iface.name}, a bridge left by an engine that was killed")
 
 
-def _apt_install(packages: list[str]) -> None:
+def apt_install(packages: list[str]) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     update = _run(["apt-get", "update", "-qq"], env=env)
     if update.returncode != 0:
@@ -138,3 +138,18 @@ def ensure_compose() -> None:
 def preflight() -> None:
     ensure_docker_engine()
     ensure_compose()
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def ensure_chromium() -> tuple[str, str]:
+    """Debian's headless-capable Chromium and its WebDriver, which the UI tests drive; installed
+    with apt when missing (as root, as CI runs)."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.geteuid() != 0:
+            raise HostError("the UI tests need Chromium and its driver: "
+                            "sudo apt-get install chromium chromium-driver")
+        with step("Installing Chromium and chromium-driver (Debian) for the UI tests"):
+            apt_install(["--no-install-recommends", "chromium", "chromium-driver"])
+    return CHROMIUM, CHROMEDRIVER

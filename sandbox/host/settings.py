@@ -56,6 +56,10 @@ class Settings:
         return f"http://127.0.0.1:{self.get('LOCALSTACK_PORT', '4566')}"
 
     @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.get('METRICS_PORT', '8125')}"
+
+    @property
     def iam_enforced(self) -> bool:
         """AWS_IAM_ENFORCED: the emulator evaluates IAM (true, the default) or lets any key do anything."""
         value = self.get("AWS_IAM_ENFORCED", "true").strip().lower()

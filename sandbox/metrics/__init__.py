@@ -11,6 +11,7 @@ the Airflow UI view:
         {"task_id", "map_index", "try_number", "state", "operator",
          "backend": "ecs" | "k8s" | None, "resource": "ecs task <arn>" | "pod <ns>/<name>",
          "measured": bool,                         # False: no samples; figures are None, never 0
+         "final": bool,                            # the task has ended and its figures are complete
          "started_at", "ended_at", "wall_seconds",
          "cpu_seconds", "peak_memory_mib", "mean_cpu_cores",
          "requested": {"cpu_vcpu", "memory_mib"}, "limits": {"cpu_vcpu", "memory_mib"} | None,

@@ -35,7 +35,7 @@ PRICING_COLOURS = {"fargate": "#ff9900", "eks": "#326ce5", "mwaa": "#2ca02c"}
 
 # Decimals per field: what the tables show and what a test comparing them with the JSON rounds to.
 _DECIMALS = {
-    "wall_seconds": 1, "cpu_seconds": 1, "interval_seconds": 1,
+    "wall_seconds": 1, "cpu_seconds": 1, "interval_seconds": 2,
     "peak_memory_mib": 1, "memory_mib": 1, "requested_memory_mib": 1,
     "mean_cpu_cores": 3, "peak_cpu_cores": 3, "cpu_vcpu": 3, "requested_cpu_vcpu": 3,
     "usd": 6, "fargate_usd": 6, "eks_usd": 6, "mwaa_usd": 6,
@@ -437,7 +437,7 @@ _CASE_FIELDS = ("wall_seconds", "cpu_seconds", "peak_memory_mib")
 
 
 def comparison_json(reports: dict[str, dict]) -> dict:
-    """The numbers of comparison_page: tasks matched by (task_id, map_index), each case's last try
+    """The numbers of comparison_page: ECS tasks and pods matched case by case, each case's last try
     per label, and per-label totals over the cases (sums; the peak memory total is the largest
     peak). A total counts only the measured cases and says in "not_measured" how many it left out.
 
@@ -449,12 +449,17 @@ def comparison_json(reports: dict[str, dict]) -> dict:
                             "cases": n, "not_measured": {field: n}}}}
     """
     labels = list(reports)
+    # Cases are the tasks that ran on a backend (ECS tasks, pods); tasks run inside Airflow are the
+    # same on every backend. When each run has one such task (import_vcf's ecs_case / k8s_case, mapped),
+    # cases are matched by map index; otherwise by task id and map index.
+    runtime = {label: [t for t in report.get("tasks") or [] if t.get("backend")] for label, report in reports.items()}
+    by_index = all(len({t.get("task_id") for t in tasks}) == 1 for tasks in runtime.values())
     last_tries: dict[str, dict[tuple, dict]] = {}
     case_order: list[tuple] = []
-    for label, report in reports.items():
+    for label, tasks in runtime.items():
         mine: dict[tuple, dict] = {}
-        for task in report.get("tasks") or []:
-            key = (task.get("task_id"), task.get("map_index"))
+        for task in sorted(tasks, key=lambda t: (str(t.get("task_id")), t.get("map_index") or -1)):
+            key = (None if by_index else task.get("task_id"), task.get("map_index"))
             if key not in case_order:
                 case_order.append(key)
             if key not in mine or (task.get("try_number") or 0) >= (mine[key].get("try_number") or 0):
@@ -462,17 +467,18 @@ def comparison_json(reports: dict[str, dict]) -> dict:
         last_tries[label] = mine
 
     cases = []
-    for task_id, map_index in case_order:
+    for key in case_order:
         by_label = {}
         for label in labels:
-            task = last_tries[label].get((task_id, map_index))
+            task = last_tries[label].get(key)
             by_label[label] = None if task is None else {
-                "try_number": task.get("try_number"), "backend": task.get("backend"),
+                "task_id": task.get("task_id"), "try_number": task.get("try_number"), "backend": task.get("backend"),
                 "state": task.get("state"), "measured": bool(task.get("measured")),
                 **{field: task.get(field) for field in _CASE_FIELDS},
                 "cost": {m: _usd(task.get("cost"), m) for m in PRICING},
             }
-        cases.append({"task_id": task_id, "map_index": map_index, "by_label": by_label})
+        task_ids = sorted({v["task_id"] for v in by_label.values() if v})
+        cases.append({"task_id": " / ".join(map(str, task_ids)), "map_index": key[1], "by_label": by_label})
 
     totals = {}
     for label in labels:

@@ -47,6 +47,7 @@ def task_row(ti: dict | None, record: Record | None) -> dict:
         "backend": record.backend if record else OPERATOR_BACKENDS.get(operator or ""),
         "resource": record.resource if record else None,
         "measured": measured,
+        "final": bool(record and record.ended),  # False while the sampler still follows the task
         "started_at": _iso(record.started_at) if record else (ti or {}).get("start_date"),
         "ended_at": _iso(record.ended_at) if record else (ti or {}).get("end_date"),
         "requested": record.requested if record else None,

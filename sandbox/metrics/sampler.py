@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from datetime import datetime
@@ -22,8 +23,6 @@ from sandbox.metrics.store import Record, Store
 log = logging.getLogger("sandbox.metrics")
 
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
-_ECS_TASK_LABEL = "com.amazonaws.ecs.task-arn"
-_ECS_CLUSTER_LABEL = "com.amazonaws.ecs.cluster"
 # An ECS task has ended when its cgroup has had no process for this long (containers that depend
 # on each other start one after another, with a moment between them).
 _ECS_IDLE_SECONDS = 2.0
@@ -35,11 +34,8 @@ def _epoch(value: str | None) -> float | None:
     """Docker's and Kubernetes' RFC 3339 times (Docker's with nanoseconds) to epoch seconds."""
     if not value or value.startswith("0001-"):
         return None
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:  # Python reads at most microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    # Python reads at most microseconds: cut the fraction to six digits, keep the zone.
+    text = re.sub(r"(\.\d{1,6})\d*", r"\1", value.strip().replace("Z", "+00:00"))
     return datetime.fromisoformat(text).timestamp()
 
 
@@ -70,6 +66,7 @@ class Sampler:
         self._node_roots: list[str] = []
         self._node_scan = 0.0
         self._last_publish = 0.0
+        self._clusters: list[str] = []
         self.rounds = 0
         self.last_round: float | None = None
         self.round_seconds = 0.0  # CPU the last round took (the sampler's own cost)
@@ -150,6 +147,7 @@ class Sampler:
             # The task's cgroup kept what its containers used after the last sample, up to their exit.
             at = max(record.samples[-1][0], record.ended_at or now)
             record.samples.append([round(at, 3), final.cpu_ns, final.memory_bytes])
+            tracked.unpublished.append([at, final.cpu_ns, final.memory_bytes])
         record.ended = True
         self._publish([tracked])
         self.store.save(record)
@@ -162,27 +160,26 @@ class Sampler:
         return self._resolve_ecs(tracked) if tracked.record.backend == "ecs" else self._resolve_pod(tracked)
 
     def _resolve_ecs(self, tracked: Tracked) -> bool:
-        if self.docker is None or self.ecs is None or not tracked.containers:
+        """Asks ECS about the task by its id (the cgroup's name), in each cluster: no Docker call,
+        which a busy engine starting a fan-out's containers can do without."""
+        if self.ecs is None:
             return False
-        labels = {}
-        for container_id in tracked.containers:
-            try:
-                labels = self.docker.api.inspect_container(container_id)["Config"]["Labels"] or {}
-            except Exception:
-                continue
-            if labels.get(_ECS_TASK_LABEL):
+        if not self._clusters:
+            self._clusters = self.ecs.list_clusters().get("clusterArns", [])
+        task = None
+        for cluster in self._clusters:
+            task = (self.ecs.describe_tasks(cluster=cluster, tasks=[tracked.record.key],
+                                            include=["TAGS"]).get("tasks") or [None])[0]
+            if task:
                 break
-        arn, cluster = labels.get(_ECS_TASK_LABEL), labels.get(_ECS_CLUSTER_LABEL)
-        if not arn:
-            return False
-        task = (self.ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"]).get("tasks") or [None])[0]
         if not task:
+            self._clusters = []  # a cluster made since: list them again next time
             return False
         record = tracked.record
-        record.resource = f"ecs task {arn}"
+        record.resource = f"ecs task {task['taskArn']}"
         record.identity = identity.from_ecs_tags(task.get("tags"))
         record.requested = identity.ecs_requested(task)
-        tracked.meta = {"ClusterName": cluster.rsplit("/", 1)[-1],
+        tracked.meta = {"ClusterName": task["clusterArn"].rsplit("/", 1)[-1],
                         "TaskDefinitionFamily": task.get("taskDefinitionArn", "").rsplit("/", 1)[-1].split(":")[0],
                         "TaskId": record.key}
         return True

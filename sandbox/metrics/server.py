@@ -6,6 +6,7 @@
     GET /compare-latest/<dag_id>[?format=json]         the newest run on each backend side by side
     GET /latest/<dag_id>                      the DAG's newest finished run, and its newest per backend
     GET /static/plotly.min.js                 the charts' library, served once for every page
+Pages take ?plotly_js=<url> to load the library from elsewhere (`make report` writes it next to them).
 
 `make report` and the Airflow UI view (airflow/plugins/sandbox_metrics) both read these.
 """
@@ -132,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
         query = dict(urllib.parse.parse_qsl(url.query))
         # Pages link the library relative to themselves, so they also work behind Airflow's proxy.
-        static = "../" * (len(parts) - 1) + "static/plotly.min.js"
+        static = query.get("plotly_js") or "../" * (len(parts) - 1) + "static/plotly.min.js"
         try:
             if parts == ["healthz"]:
                 return self._json(200, self.service.health())

@@ -137,6 +137,24 @@ def kube_client(sandbox):
         yield kube
 
 
+@pytest.fixture(scope="session")
+def cost_report(sandbox):
+    """A DAG run's cost report from the metrics service (`make report`'s JSON): per task try the
+    measured CPU-seconds, peak memory and wall time, what it requested, and its cost per backend.
+
+        def test_case_fits_its_size(airflow_api, cost_report):
+            run = airflow_api.run_dag("import_vcf", {"backend": "ecs"}).assert_success()
+            for task in cost_report(run.dag_id, run.run_id)["tasks"]:
+                if task["measured"]:
+                    assert task["peak_memory_mib"] < task["requested"]["memory_mib"]
+    """
+    import urllib.parse
+    from sandbox.host.report import MetricsService
+    service = MetricsService(sandbox.settings.metrics_url)
+    quote = lambda value: urllib.parse.quote(value, safe="")  # noqa: E731
+    return lambda dag_id, run_id: service.get(f"runs/{quote(dag_id)}/{quote(run_id)}.json").json()
+
+
 # --- hooks -----------------------------------------------------------------------------------
 def pytest_report_header(config: pytest.Config) -> str:
     # Which checkout's sandbox the fixtures use: with an editable install, the installed checkout's.

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import pytest
 
+from sandbox.core.poll import wait_until
+
 pytestmark = pytest.mark.e2e
 BUCKET, CASES_PREFIX = "sandbox-data", "vcf/cases/"
 
@@ -53,22 +55,27 @@ def test_seed_cases_have_tabix_indexes(aws_session):
     assert tbi[:4] == b"TBI\x01"  # a real tabix index
 
 
+CASES = 32
+RUNS: dict[str, object] = {}  # backend -> its run, for the comparison below
+
+
 @pytest.mark.parametrize("backend", ["ecs", "k8s"])
 def test_import_vcf_fans_out_one_task_per_case(airflow_api, aws_session, backend):
-    run = airflow_api.run_dag("import_vcf", {"backend": backend, "max_cases": 8}, timeout=600)
+    run = airflow_api.run_dag("import_vcf", {"backend": backend, "max_cases": CASES}, timeout=600)
     run.assert_success()
+    RUNS[backend] = run
     case_task = f"{backend}_case"
     mapped = [ti for ti in run.task_instances if ti["task_id"] == case_task]
-    assert len(mapped) == 8 and all(ti["state"] == "success" for ti in mapped)
+    assert len(mapped) == CASES and all(ti["state"] == "success" for ti in mapped)
     other = "k8s_case" if backend == "ecs" else "ecs_case"
     assert set(run.states_of(other)) == {"skipped"}
-    assert max_concurrency(mapped) >= 8, "the 8 case tasks did not all run at the same time"
+    assert max_concurrency(mapped) >= 8, "the case tasks did not run side by side"
 
     s3 = aws_session.client("s3")
     summary = run.xcom("aggregate")
     listed = run.xcom("list_cases")
     expected = expected_statistics(s3, listed)
-    assert summary["cases"] == 8 and summary["backend"] == backend
+    assert summary["cases"] == CASES and summary["backend"] == backend
     assert summary["per_case"] == {case: stats["variants"] for case, stats in expected.items()}
     assert summary["variants"] == sum(s["variants"] for s in expected.values())
     per_chrom = collections.Counter()
@@ -81,4 +88,36 @@ def test_import_vcf_fans_out_one_task_per_case(airflow_api, aws_session, backend
         result = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}{case}.json")["Body"].read())
         assert result["variants_per_chromosome"] == stats["variants_per_chromosome"]
         assert result["genotypes_per_sample"] == stats["genotypes_per_sample"]
-    print(f"import_vcf backend={backend} 8 cases: {run.seconds:.1f}s")
+    print(f"import_vcf backend={backend} {CASES} cases: {run.seconds:.1f}s")
+
+
+def test_every_case_is_measured_and_the_backends_compare(sandbox, cost_report):
+    """The cost report of each fan-out has every case task with CPU, memory and time, and the two
+    runs side by side match case by case (the metrics service's comparison, what `make report`
+    writes as reports/import_vcf/backends.*)."""
+    import requests
+
+    if set(RUNS) != {"ecs", "k8s"}:
+        pytest.skip("needs the fan-out on both backends (the test above)")
+    reports = {}
+    for backend, run in RUNS.items():
+        def final(run=run, backend=backend):
+            report = cost_report(run.dag_id, run.run_id)
+            cases = [t for t in report["tasks"] if t["task_id"] == f"{backend}_case"]
+            return report if len(cases) == CASES and all(t["final"] for t in cases) else None
+        reports[backend] = wait_until(final, timeout=60, what=f"final cost report of {run.run_id}")
+        cases = [t for t in reports[backend]["tasks"] if t["task_id"] == f"{backend}_case"]
+        assert sorted(t["map_index"] for t in cases) == list(range(CASES))
+        for task in cases:
+            assert task["measured"] and task["backend"] == backend
+            assert task["cpu_seconds"] > 0 and task["peak_memory_mib"] > 0 and task["wall_seconds"] > 0, task
+            assert all(task["cost"][m]["usd"] > 0 for m in ("fargate", "eks", "mwaa"))
+    runs = ",".join(RUNS[b].run_id for b in ("ecs", "k8s"))
+    comparison = requests.get(f"{sandbox.settings.metrics_url}/compare/import_vcf",
+                              params={"runs": runs, "format": "json"}, timeout=120).json()
+    assert set(comparison["labels"]) == {"ecs", "k8s"} and len(comparison["cases"]) == CASES
+    for label in ("ecs", "k8s"):
+        total = comparison["totals"][label]
+        assert total["cases"] == CASES and not total["not_measured"]
+        assert total["cpu_seconds"] == pytest.approx(sum(t["cpu_seconds"] for t in reports[label]["tasks"]
+                                                         if t["task_id"] == f"{label}_case"))
