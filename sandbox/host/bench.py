@@ -9,7 +9,10 @@ Figures:
 - import_vcf with 8 and 32 cases on each backend (median of --fanout-runs each), and the 32/8 ratio;
 - projects: `make up` over the running sandbox with nothing changed (and how many images it rebuilt),
   switching to another project (a copy of examples/genomics) and back with images cached, and
-  `make up` after editing only the project's requirements.txt / only a task image's context.
+  `make up` after editing only the project's requirements.txt / only a task image's context;
+- the metrics sampler's own cost: the machine's CPU-seconds over a minute of the idle sandbox and
+  over a 32-case fan-out on each backend, with the metrics service running and stopped (runs
+  interleaved), and the service's own CPU from its cgroup.
 Targets from the issues are recorded next to each figure; the script measures, it does not assert.
 """
 from __future__ import annotations
@@ -34,7 +37,8 @@ from sandbox.host.settings import ROOT, load_settings
 
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
-           "import_vcf_32_over_8": 3.0, "switch_project_s": 60, "unchanged_up_rebuilt_images": 0}
+           "import_vcf_32_over_8": 3.0, "switch_project_s": 60, "unchanged_up_rebuilt_images": 0,
+           "sampler_overhead_pct": 5}
 EXAMPLE_PROJECT = ROOT / "examples" / "genomics"
 
 
@@ -84,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="cold start without rebuilding the offline cluster's binaries (saves ~10 min)")
     parser.add_argument("--dag-runs", type=int, default=3, help="runs of each POC DAG (the median is reported)")
     parser.add_argument("--skip-projects", action="store_true", help="do not time project switches and rebuilds")
+    parser.add_argument("--sampler-runs", type=int, default=3,
+                        help="runs of each with/without-sampler measurement (0: skip it)")
+    parser.add_argument("--only-sampler", action="store_true",
+                        help="measure only the sampler's cost, over the running sandbox")
     parser.add_argument("--fanout-runs", type=int, default=3,
                         help="runs of import_vcf with 8 and with 32 cases per backend (medians are reported)")
     args = parser.parse_args(argv)
@@ -92,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "targets": TARGETS}
 
+    if args.only_sampler:
+        stack.up(settings)
+        sampler_cost(settings, AirflowClient(settings.airflow_url, *settings.admin), results, args.sampler_runs)
+        write_results(results)
+        return 0
     stack.down(settings)
     if not args.skip_cold:
         removed = remove_sandbox_images(settings, include_cluster=not args.keep_cluster_images)
@@ -127,11 +140,68 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"import_vcf_{backend}_{cases}_s"] = statistics.median(times)
             results[f"import_vcf_{backend}_32_over_8"] = round(
                 results[f"import_vcf_{backend}_32_s"] / results[f"import_vcf_{backend}_8_s"], 2)
+        if args.sampler_runs:
+            sampler_cost(settings, client, results, args.sampler_runs)
     stack.remove_task_containers(settings)
     if not args.skip_projects:
         time_projects(results)
     write_results(results)
     return 0
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every core of the machine has spent on anything but idling (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def container_cpu_seconds(service: str) -> float | None:
+    """A compose service's container's CPU time so far, from its cgroup (None if it cannot be read)."""
+    from sandbox.metrics.cgroups import CgroupTree
+    cid = stack.compose("ps", "--quiet", service, capture=True).stdout.strip()
+    for rel in (f"docker/{cid}", f"system.slice/docker-{cid}.scope"):
+        reading = CgroupTree("/sys/fs/cgroup").read(rel) if cid else None
+        if reading is not None:
+            return reading.cpu_ns / 1e9
+    return None
+
+
+def sampler_cost(settings, client: AirflowClient, results: dict, runs: int) -> None:
+    """The machine's CPU with the metrics service running and stopped, idle and during a 32-case
+    fan-out per backend; the service's own CPU while it ran. Runs alternate on and off."""
+    def measure(window) -> tuple[float, float | None]:
+        own0, machine0 = container_cpu_seconds("metrics"), machine_cpu_seconds()
+        window()
+        own1, machine1 = container_cpu_seconds("metrics"), machine_cpu_seconds()
+        return machine1 - machine0, (own1 - own0) if own0 is not None and own1 is not None else None
+
+    windows = {"idle_60s": lambda: time.sleep(60)}
+    if stack.recorded_provider(settings) is not None:
+        for backend in ("ecs", "k8s"):
+            windows[f"import_vcf_{backend}_32"] = (
+                lambda backend=backend: time_dag(client, "import_vcf", {"backend": backend, "max_cases": 32}))
+    figures: dict = {}
+    for name, window in windows.items():
+        on, off, own = [], [], []
+        for _ in range(runs):
+            for sampling in (True, False):
+                stack.compose("up" if sampling else "stop", *(["--detach", "--wait"] if sampling else []),
+                              "metrics", capture=True)
+                time.sleep(5)  # settle: the service's start (or the last run's tasks) out of the window
+                with step(f"Sampler cost: {name} with the sampler {'on' if sampling else 'off'}"):
+                    machine, mine = measure(window)
+                (on if sampling else off).append(machine)
+                if sampling and mine is not None:
+                    own.append(mine)
+        stack.compose("up", "--detach", "--wait", "metrics", capture=True)
+        on_s, off_s = statistics.median(on), statistics.median(off)
+        figures[name] = {"machine_cpu_s_on": [round(v, 2) for v in on], "machine_cpu_s_off": [round(v, 2) for v in off],
+                         "machine_overhead_pct": round((on_s - off_s) / off_s * 100, 1),
+                         "sampler_own_cpu_s": [round(v, 2) for v in own],
+                         "sampler_own_pct": round(statistics.median(own) / on_s * 100, 1) if own else None}
+    results["sampler_cost"] = figures
+    results["sampler_overhead_pct"] = max(f["sampler_own_pct"] or 0 for f in figures.values())
 
 
 def image_ids(tags: list[str]) -> dict[str, str]:
@@ -196,6 +266,10 @@ def write_results(results: dict) -> None:
             rows.append((f"import_vcf {backend}, {cases} cases, median", results.get(f"import_vcf_{backend}_{cases}_s"), None))
         rows.append((f"import_vcf {backend}, 32 / 8 cases (ratio)", results.get(f"import_vcf_{backend}_32_over_8"),
                      t["import_vcf_32_over_8"]))
+    for name, f in (results.get("sampler_cost") or {}).items():
+        rows.append((f"sampler's own CPU during {name} (% of the machine's)", f["sampler_own_pct"],
+                     t["sampler_overhead_pct"]))
+        rows.append((f"machine CPU during {name}, sampler on vs off (% more)", f["machine_overhead_pct"], None))
     table = ["| measure | seconds | target |", "|---|---:|---:|"]
     table += [f"| {name} | {'-' if v is None else v} | {'-' if tgt is None else f'<= {tgt}'} |"
               for name, v, tgt in rows]

@@ -80,7 +80,7 @@ def write(settings: Settings, dag_id: str | None = None, run_id: str | None = No
         written += [json_file, html_file]
         s, cost = rep["sampler"], rep["cost"]
         info(f"{dag} {run}: {s['measured_tasks']} task tries measured, {s['unmeasured_tasks']} not; "
-             + ", ".join(f"{name} ${c['usd']:.6f}" for name, c in cost.items() if c.get("usd") is not None)
+             + ", ".join(f"{name} ${c['usd']:.6f}" for name, c in cost.items() if c and c.get("usd") is not None)
              + f" -> {_shown(html_file)}")
         if latest is not None and len([k for k in latest.get("per_backend", {}) if "+" not in k]) >= 2:
             json_file, html_file = folder / "backends.json", folder / "backends.html"

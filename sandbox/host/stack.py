@@ -269,6 +269,7 @@ def summary(settings: Settings) -> str:
         "Airflow sandbox is up.",
         f"  Project               : {selected_project(settings).name}",
         f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
+        f"  Cost reports          : the Cost tab of a DAG run in the UI, or `make report`   ({settings.metrics_url})",
         f"  AWS emulator          : {settings.aws_endpoint}   (region us-east-1; "
         + ("IAM enforced; key test / test acts as the account root)" if settings.iam_enforced
            else "IAM off: any access key does anything)"),
@@ -414,7 +415,7 @@ def check_engine_is_free(settings: Settings) -> None:
             address, published = port.get("host_ip") or "0.0.0.0", port.get("published")
             if published and not _port_free(address, int(published)):
                 raise StackError(f"port {address}:{published} (service {name}) is in use by another program; "
-                                 "set AIRFLOW_PORT / LOCALSTACK_PORT in .env to free ports, then `make up`.")
+                                 "set AIRFLOW_PORT / LOCALSTACK_PORT / METRICS_PORT in .env to free ports, then `make up`.")
 
 
 def _port_free(address: str, port: int) -> bool:

@@ -4,7 +4,7 @@
     GET /runs/<dag_id>/<run_id>[.json]        a DAG run's report, as a page or as JSON
     GET /compare/<dag_id>?runs=<a>,<b>[&format=json]   runs side by side, labelled by backend
     GET /compare-latest/<dag_id>[?format=json]         the newest run on each backend side by side
-    GET /latest/<dag_id>                      the DAG's newest finished run, and its newest per backend
+    GET /latest/<dag_id>                      the DAG's newest finished run (null: none yet), and its newest per backend
     GET /static/plotly.min.js                 the charts' library, served once for every page
 Pages take ?plotly_js=<url> to load the library from elsewhere (`make report` writes it next to them).
 
@@ -91,7 +91,8 @@ class Service:
         what the sampler saw it run: "ecs", "k8s", "ecs+k8s")."""
         runs = [r for r in self.airflow.get(f"dags/{AirflowClient.quote(dag_id)}/dagRuns", order_by="-start_date",
                                             limit=50)["dag_runs"] if r.get("state") in ("success", "failed")]
-        mine = [r for r in self.store.all() if r.identity and r.identity.get("dag_id") == dag_id]
+        # Labelled by what was measured: a task seen only after it ended says nothing of its run's backends.
+        mine = [r for r in self.store.all() if r.identity and r.identity.get("dag_id") == dag_id and len(r.samples) >= 2]
         per_backend: dict[str, str] = {}
         for run in runs:
             label = "+".join(sorted({r.backend for r in report.for_run(mine, dag_id, run["dag_run_id"])}))
@@ -105,9 +106,10 @@ class Service:
                 "tracked": len(s.tracked), "interval_seconds": self.interval}
 
 
-def _backend_label(rep: dict) -> str:
-    backends = sorted({t["backend"] for t in rep["tasks"] if t["backend"]})
-    return "+".join(backends) or "airflow"
+def _labels(reports: list[dict]) -> list[str]:
+    """Each report's backends ("ecs", "k8s", "ecs+k8s"); the run id's end where two would be the same."""
+    labels = ["+".join(sorted({t["backend"] for t in r["tasks"] if t["backend"]})) or "airflow" for r in reports]
+    return [f"{label} ({r['run_id'][-8:]})" if labels.count(label) > 1 else label for label, r in zip(labels, reports)]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -148,20 +150,21 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, charts.run_page(rep, plotly_js=static), "text/html; charset=utf-8")
             if len(parts) == 2 and parts[0] == "latest":
                 latest, per_backend = self.service.latest(parts[1])
-                return self._json(200 if latest else 404, {"dag_id": parts[1], "latest": latest,
-                                                           "per_backend": per_backend})
+                return self._json(200, {"dag_id": parts[1], "latest": latest, "per_backend": per_backend})
             if len(parts) == 2 and parts[0] in ("compare", "compare-latest"):
                 if parts[0] == "compare":
                     run_ids = [r for r in query.get("runs", "").split(",") if r]
+                    labels = None
                 else:  # the newest run on each single backend
-                    run_ids = [r for label, r in self.service.latest(parts[1])[1].items() if "+" not in label]
+                    chosen = {label: r for label, r in self.service.latest(parts[1])[1].items() if "+" not in label}
+                    labels, run_ids = list(chosen), list(chosen.values())
                 if len(run_ids) < 2:
                     message = (f"Nothing to compare for {parts[1]}: it needs finished runs on two backends "
                                "(for import_vcf: trigger it with backend=ecs and with backend=k8s).")
                     return self._json(404, {"error": message}) if query.get("format") == "json" else \
                         self._send(404, f"<p>{html.escape(message)}</p>", "text/html; charset=utf-8")
                 reports = [self.service.report(parts[1], r) for r in run_ids]
-                labelled = {_backend_label(r): r for r in reports}
+                labelled = dict(zip(labels or _labels(reports), reports))
                 if query.get("format") == "json":
                     return self._json(200, charts.comparison_json(labelled))
                 return self._send(200, charts.comparison_page(labelled, plotly_js=static), "text/html; charset=utf-8")

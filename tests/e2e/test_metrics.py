@@ -187,3 +187,30 @@ def test_cost_tab_in_the_airflow_ui_matches_the_report(sandbox, known_load, brow
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg"))
     browser.switch_to.default_content()
     browser.save_screenshot(str(ROOT / ".build" / "ui-cost-tab.png"))
+
+
+def test_backends_tab_shows_the_newest_run_on_each_backend(sandbox, airflow_api, browser):
+    """import_vcf's "Backends" tab: its newest ECS and Kubernetes runs, case by case, with the totals
+    of the comparison JSON."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from sandbox.metrics.charts import fmt
+    latest = requests.get(f"{sandbox.settings.metrics_url}/latest/import_vcf", timeout=60).json()["per_backend"]
+    if not {"ecs", "k8s"} <= set(latest):  # test_import_vcf runs both; alone, run a small pair here
+        for backend in ("ecs", "k8s"):
+            airflow_api.run_dag("import_vcf", {"backend": backend, "max_cases": 2}).assert_success()
+    expected = wait_until(lambda: (lambda r: r if r.status_code == 200 and set(r.json()["labels"]) == {"ecs", "k8s"}
+                                   and all(not t["not_measured"] for t in r.json()["totals"].values()) else None)(
+        requests.get(f"{sandbox.settings.metrics_url}/compare-latest/import_vcf", params={"format": "json"},
+                     timeout=120)), timeout=60, what="import_vcf measured on both backends").json()
+    browser.get(f"{sandbox.airflow_url}/dags/import_vcf/plugin/backends")
+    wait = WebDriverWait(browser, 60)
+    browser.switch_to.frame(wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "iframe")))
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table#comparison tr[data-map-index]"))
+    assert len(rows) == len(expected["cases"])
+    total = browser.find_element(By.CSS_SELECTOR, 'table#comparison tr[data-total="1"]')
+    for label in ("ecs", "k8s"):
+        cell = total.find_element(By.CSS_SELECTOR, f'[data-label="{label}"][data-field="cpu_seconds"]')
+        assert cell.text.strip() == fmt(expected["totals"][label]["cpu_seconds"], "cpu_seconds")
+    browser.switch_to.default_content()

@@ -188,3 +188,9 @@ def test_for_run_matches_label_safe_and_raw_run_ids():
     assert report.for_run(records, "etl", RUN_ID) == [ecs, pod]
     assert report.for_run(records, "other", RUN_ID) == [other_dag]
     assert report.for_run(records, "etl", "scheduled__2025-06-01T00:00:00+00:00") == [other_run]
+
+
+def test_report_file_names_keep_the_run_readable():
+    from sandbox.host.report import file_name
+    assert file_name("manual__2026-11-25T19:03:57.979197+00:00") == "manual__2026-11-25T19_03_57.979197_00_00"
+    assert file_name("scheduled__2026-01-01T00:00:00+00:00") != file_name("scheduled__2026-01-01T00:00:01+00:00")
