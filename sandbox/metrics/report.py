@@ -13,11 +13,11 @@ from sandbox.metrics.store import Record
 OPERATOR_BACKENDS = {"EcsRunTaskOperator": "ecs", "KubernetesPodOperator": "k8s"}
 
 
-def _iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat() if epoch is not None else None
+def _iso(seconds: float | None) -> str | None:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat() if seconds is not None else None
 
 
-def _epoch(iso: str | None) -> float | None:
+def epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
 
@@ -55,7 +55,7 @@ def task_row(ti: dict | None, record: Record | None) -> dict:
         "wall_seconds": None, "cpu_seconds": None, "peak_memory_mib": None, "mean_cpu_cores": None,
         "samples": series(record) if measured else {"t": [], "cpu_cores": [], "memory_mib": []},
     }
-    start, end = _epoch(row["started_at"]), _epoch(row["ended_at"])
+    start, end = epoch(row["started_at"]), epoch(row["ended_at"])
     if start is not None and end is not None and end >= start:
         row["wall_seconds"] = round(end - start, 3)
     if measured:
@@ -92,7 +92,7 @@ def build(dag_run: dict, task_instances: list[dict], records: list[Record], pric
     else:
         note = (f"each ECS task's and pod's cgroup sampled every {interval:g} s; CPU and memory include "
                 "every container of the task (for a pod: Airflow's XCom sidecar too)")
-    start, end = _epoch(dag_run.get("start_date")), _epoch(dag_run.get("end_date"))
+    start, end = epoch(dag_run.get("start_date")), epoch(dag_run.get("end_date"))
     report = {
         "dag_id": dag_run["dag_id"], "run_id": dag_run["dag_run_id"], "state": dag_run.get("state"),
         "start": dag_run.get("start_date"), "end": dag_run.get("end_date"),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from sandbox.metrics import identity
@@ -39,6 +40,41 @@ def _epoch(value: str | None) -> float | None:
     return datetime.fromisoformat(text).timestamp()
 
 
+def per_second(points: list[list[float]], since: float | None, *, final: bool
+               ) -> tuple[list[tuple[int, float]], float | None, list[list[float]]]:
+    """Container Insights' CpuUtilized for each whole second the samples cover: the CPU the task used
+    in that second (its cumulative counter interpolated between samples), in CPU units (1024 per
+    vCPU). Summed over the seconds, it is the task's CPU time; the first second also carries what the
+    task used before its first sample. Until `final`, only seconds that have ended are given.
+
+    `points` are [epoch s, cumulative CPU ns, memory]; `since` where the previous call stopped (None:
+    nothing published yet). Returns the seconds, the new `since`, and the points a later call needs.
+    """
+    if not points:
+        return [], since, points
+    end = points[-1][0] if final else float(math.floor(points[-1][0]))
+    start = points[0][0] if since is None else since
+
+    def used_by(x: float) -> float:
+        for (t0, c0, _), (t1, c1, _) in zip(points, points[1:]):
+            if t0 <= x <= t1:
+                return c0 + (c1 - c0) * ((x - t0) / (t1 - t0) if t1 > t0 else 1.0)
+        return points[0][1] if x <= points[0][0] else points[-1][1]
+
+    seconds = []
+    second = math.floor(start)
+    while second < end:
+        a, b = max(second, start), min(second + 1, end)
+        before = 0.0 if since is None and a == start else used_by(a)
+        seconds.append((int(second), (used_by(b) - before) / 1e9 * 1024))
+        second += 1
+    if end <= start:
+        return [], since, points
+    kept = [p for p in points if p[0] >= end]
+    earlier = [p for p in points if p[0] < end]
+    return seconds, end, (earlier[-1:] + kept)
+
+
 class Tracked:
     """A running ECS task or pod: its record plus what the sampler needs until it ends."""
 
@@ -52,6 +88,8 @@ class Tracked:
         self.containers: set[str] = set()   # Docker ids of an ECS task's containers
         self.meta: dict[str, Any] = {}      # cluster, family (ECS) for Container Insights
         self.unpublished: list[list[float]] = []
+        self.published_until: float | None = None  # Container Insights: CPU published up to here
+        self.memory_published = 0                   # … and the memory of this many of `unpublished`
         self.last_cpu_ns = 0
 
 
@@ -229,20 +267,20 @@ class Sampler:
             return
         data = []
         for tracked in tracked_list:
-            if tracked.record.backend != "ecs" or not tracked.meta or len(tracked.unpublished) < 2:
+            if tracked.record.backend != "ecs" or not tracked.meta or not tracked.unpublished:
                 continue
             dims = [{"Name": k, "Value": v} for k, v in tracked.meta.items()]
-            points = tracked.unpublished
-            for (t0, cpu0, _), (t1, cpu1, mem1) in zip(points, points[1:]):
-                if t1 <= t0:
-                    continue
-                stamp = datetime.utcfromtimestamp(t1)
-                data.append({"MetricName": "CpuUtilized", "Dimensions": dims, "Timestamp": stamp,
-                             "Value": (cpu1 - cpu0) / 1e9 / (t1 - t0) * 1024, "Unit": "None",
-                             "StorageResolution": 1})
-                data.append({"MetricName": "MemoryUtilized", "Dimensions": dims, "Timestamp": stamp,
-                             "Value": mem1 / 2**20, "Unit": "Megabytes", "StorageResolution": 1})
-            tracked.unpublished = points[-1:]
+            seconds, tracked.published_until, kept = per_second(
+                tracked.unpublished, tracked.published_until, final=tracked.record.ended)
+            for second, cpu_units in seconds:
+                data.append({"MetricName": "CpuUtilized", "Dimensions": dims, "Unit": "None", "StorageResolution": 1,
+                             "Timestamp": datetime.fromtimestamp(second, timezone.utc), "Value": cpu_units})
+            for t, _, memory in tracked.unpublished[tracked.memory_published:]:
+                data.append({"MetricName": "MemoryUtilized", "Dimensions": dims, "Unit": "Megabytes",
+                             "StorageResolution": 1, "Timestamp": datetime.fromtimestamp(t, timezone.utc),
+                             "Value": memory / 2**20})
+            tracked.memory_published = len(kept)
+            tracked.unpublished = kept
         for start in range(0, len(data), 1000):  # PutMetricData takes at most 1000 datums
             try:
                 self.cloudwatch.put_metric_data(Namespace=CONTAINER_INSIGHTS, MetricData=data[start:start + 1000])

@@ -56,6 +56,13 @@ class Service:
     def start(self) -> None:
         threading.Thread(target=self.sampler.run, args=(self.stop,), name="sampler", daemon=True).start()
         threading.Thread(target=self._watch_pods, name="pods", daemon=True).start()
+        threading.Thread(target=self._heartbeat, name="uptime", daemon=True).start()
+
+    def _heartbeat(self) -> None:
+        started = time.time()
+        while not self.stop.is_set():
+            self.store.mark_up(started, time.time())
+            self.stop.wait(5)
 
     def _watch_pods(self) -> None:
         """Watches pods once `make up` has written the cluster's kubeconfig (none: no cluster)."""
@@ -88,13 +95,16 @@ class Service:
 
     def latest(self, dag_id: str) -> tuple[str | None, dict[str, str]]:
         """The DAG's newest finished run, and its newest finished run on each backend (labelled by
-        what the sampler saw it run: "ecs", "k8s", "ecs+k8s")."""
+        what the sampler saw it run: "ecs", "k8s", "ecs+k8s") among those the sampler watched from
+        start to end: a run it partly missed would compare its measured tasks with all of another's."""
         runs = [r for r in self.airflow.get(f"dags/{AirflowClient.quote(dag_id)}/dagRuns", order_by="-start_date",
                                             limit=50)["dag_runs"] if r.get("state") in ("success", "failed")]
-        # Labelled by what was measured: a task seen only after it ended says nothing of its run's backends.
         mine = [r for r in self.store.all() if r.identity and r.identity.get("dag_id") == dag_id and len(r.samples) >= 2]
         per_backend: dict[str, str] = {}
         for run in runs:
+            start, end = report.epoch(run.get("start_date")), report.epoch(run.get("end_date"))
+            if start is None or end is None or not self.store.watched(start, end):
+                continue
             label = "+".join(sorted({r.backend for r in report.for_run(mine, dag_id, run["dag_run_id"])}))
             if label and label not in per_backend:
                 per_backend[label] = run["dag_run_id"]

@@ -71,6 +71,27 @@ class Store:
         tmp.write_text(text)
         os.replace(tmp, path)
 
+    # ── when the sampler ran: a run wholly inside one of these spans was seen from start to end ──
+    def mark_up(self, since: float, now: float) -> None:
+        """Records that the sampler has run from `since` (its start) until `now`."""
+        path = self.directory.parent / "uptime.json"
+        with self._lock:
+            spans = self._spans()
+            spans = [s for s in spans if s[0] != since] + [[since, now]]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(spans[-1000:]))
+            os.replace(tmp, path)
+
+    def watched(self, start: float, end: float) -> bool:
+        with self._lock:
+            return any(a <= start and end <= b for a, b in self._spans())
+
+    def _spans(self) -> list[list[float]]:
+        try:
+            return json.loads((self.directory.parent / "uptime.json").read_text())
+        except (OSError, ValueError):
+            return []
+
     def all(self) -> list[Record]:
         with self._lock:
             return list(self._records.values())

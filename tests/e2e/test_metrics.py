@@ -153,6 +153,15 @@ def browser():
     driver.quit()
 
 
+def login(browser, sandbox) -> None:
+    """Logged in as the UI's login page leaves a user: Airflow's JWT in its `_token` cookie."""
+    user, password = sandbox.admin
+    token = requests.post(f"{sandbox.airflow_url}/auth/token", json={"username": user, "password": password},
+                          timeout=30).json()["access_token"]
+    browser.get(f"{sandbox.airflow_url}/auth/token")  # any page of Airflow's origin, to set its cookie
+    browser.add_cookie({"name": "_token", "value": token, "path": "/"})
+
+
 def test_cost_tab_in_the_airflow_ui_matches_the_report(sandbox, known_load, browser):
     """The run's "Cost" tab, as a user opens it: logged in to Airflow, the DAG run page, the tab's
     page in its frame; each task's figures as the JSON report has them."""
@@ -162,11 +171,7 @@ def test_cost_tab_in_the_airflow_ui_matches_the_report(sandbox, known_load, brow
 
     from sandbox.metrics.charts import fmt
     run, report = known_load
-    user, password = sandbox.admin
-    token = requests.post(f"{sandbox.airflow_url}/auth/token", json={"username": user, "password": password},
-                          timeout=30).json()["access_token"]
-    browser.get(f"{sandbox.airflow_url}/auth/token")  # any page of Airflow's origin, to set its cookie
-    browser.add_cookie({"name": "_token", "value": token, "path": "/"})
+    login(browser, sandbox)
     browser.get(f"{sandbox.airflow_url}/dags/{run.dag_id}/runs/{quote(run.run_id)}/plugin/cost")
     wait = WebDriverWait(browser, 60)
     frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe")))
@@ -200,10 +205,16 @@ def test_backends_tab_shows_the_newest_run_on_each_backend(sandbox, airflow_api,
     if not {"ecs", "k8s"} <= set(latest):  # test_import_vcf runs both; alone, run a small pair here
         for backend in ("ecs", "k8s"):
             airflow_api.run_dag("import_vcf", {"backend": backend, "max_cases": 2}).assert_success()
-    expected = wait_until(lambda: (lambda r: r if r.status_code == 200 and set(r.json()["labels"]) == {"ecs", "k8s"}
-                                   and all(not t["not_measured"] for t in r.json()["totals"].values()) else None)(
-        requests.get(f"{sandbox.settings.metrics_url}/compare-latest/import_vcf", params={"format": "json"},
-                     timeout=120)), timeout=60, what="import_vcf measured on both backends").json()
+
+    def compared():
+        res = requests.get(f"{sandbox.settings.metrics_url}/compare-latest/import_vcf", params={"format": "json"},
+                           timeout=120)
+        data = res.json() if res.status_code == 200 else {}
+        if set(data.get("labels", [])) != {"ecs", "k8s"} or any(t["not_measured"] for t in data["totals"].values()):
+            raise NotYet(f"comparison not ready: HTTP {res.status_code}")
+        return data
+    expected = wait_until(compared, timeout=60, what="import_vcf measured on both backends")
+    login(browser, sandbox)
     browser.get(f"{sandbox.airflow_url}/dags/import_vcf/plugin/backends")
     wait = WebDriverWait(browser, 60)
     browser.switch_to.frame(wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "iframe")))

@@ -194,3 +194,15 @@ def test_report_file_names_keep_the_run_readable():
     from sandbox.host.report import file_name
     assert file_name("manual__2026-11-25T19:03:57.979197+00:00") == "manual__2026-11-25T19_03_57.979197_00_00"
     assert file_name("scheduled__2026-01-01T00:00:00+00:00") != file_name("scheduled__2026-01-01T00:00:01+00:00")
+
+
+def test_store_knows_which_runs_the_sampler_watched_whole(tmp_path):
+    from sandbox.metrics.store import Store
+    store = Store(tmp_path / "records")
+    store.mark_up(100.0, 150.0)
+    store.mark_up(100.0, 200.0)   # the same start: that span grows
+    store.mark_up(300.0, 320.0)   # restarted: a new span
+    again = Store(tmp_path / "records")  # after a restart of the service
+    assert again.watched(110.0, 190.0) and again.watched(300.0, 320.0)
+    assert not again.watched(190.0, 310.0)   # the sampler was down in between
+    assert not again.watched(90.0, 120.0)    # the run began before the sampler

@@ -204,30 +204,42 @@ def test_ecs_task_measured_to_its_end(env):
 def test_ecs_task_published_as_container_insights(env):
     root, task = env.root, f"ecs/{TASK}"
     sampler = env.sampler()
-    for step, cpu_ns, usage in ((0, 0, 64 * MIB), (1, 500_000_000, 96 * MIB), (2, 1_500_000_000, 128 * MIB)):
+    # 0.5 CPU-s before the first sample, then 1 core for 1 s, then 2 cores for 0.5 s
+    for at, cpu_ns, usage in ((0.0, 500_000_000, 64 * MIB), (0.5, 1_000_000_000, 96 * MIB),
+                              (1.0, 1_500_000_000, 128 * MIB), (1.5, 2_500_000_000, 128 * MIB)):
         set_cgroup(root, task, cpu_ns=cpu_ns, usage=usage, pids=2)
         set_cgroup(root, f"{task}/{CONTAINER}", cpu_ns=cpu_ns, usage=usage, pids=2)
-        env.round_at(sampler, step * 0.5)
-    assert env.cloudwatch.calls == []        # nothing to publish at the first round, next publish after 5 s
-    set_cgroup(root, task, cpu_ns=1_500_000_000, usage=0, pids=0)
-    env.round_at(sampler, 1.5)
-    env.round_at(sampler, 3.5)
+        env.round_at(sampler, at)
+    set_cgroup(root, task, cpu_ns=2_500_000_000, usage=0, pids=0)
+    env.round_at(sampler, 2.0)
+    env.round_at(sampler, 4.0)
+    assert env.store.get("ecs", TASK).ended
 
-    assert len(env.cloudwatch.calls) == 1
-    call = env.cloudwatch.calls[0]
-    assert call["Namespace"] == CONTAINER_INSIGHTS == "ECS/ContainerInsights"
-    data = call["MetricData"]
+    data = [d for call in env.cloudwatch.calls for d in call["MetricData"]]
+    assert {call["Namespace"] for call in env.cloudwatch.calls} == {CONTAINER_INSIGHTS} == {"ECS/ContainerInsights"}
     dims = [{"Name": "ClusterName", "Value": "sandbox"}, {"Name": "TaskDefinitionFamily", "Value": "etl-load"},
             {"Name": "TaskId", "Value": TASK}]
     assert all(d["Dimensions"] == dims and d["StorageResolution"] == 1 for d in data)
-    cpu = [(d["Value"], d["Unit"]) for d in data if d["MetricName"] == "CpuUtilized"]
+    cpu = [d for d in data if d["MetricName"] == "CpuUtilized"]
+    # One datum per whole second, in CPU units (1024 per vCPU); together they are the task's CPU time.
+    stamps = [d["Timestamp"].timestamp() for d in cpu]
+    assert stamps == sorted(set(stamps)) and all(t == int(t) for t in stamps)
+    assert sum(d["Value"] for d in cpu) / 1024 == pytest.approx(2.5)
+    assert all(d["Unit"] == "None" for d in cpu)
     memory = [(d["Value"], d["Unit"]) for d in data if d["MetricName"] == "MemoryUtilized"]
-    # 0.5 CPU-s in 0.5 s = 1 core = 1024 CPU units; 1 CPU-s in 0.5 s = 2 cores
-    assert cpu == [(pytest.approx(1024.0), "None"), (pytest.approx(2048.0), "None")]
-    assert memory == [(96.0, "Megabytes"), (128.0, "Megabytes")]
-    # naive UTC datetimes, as boto3 takes them
-    assert [d["Timestamp"].replace(tzinfo=timezone.utc).timestamp() for d in data if d["MetricName"] == "CpuUtilized"] \
-        == [pytest.approx(T0 + 0.5), pytest.approx(T0 + 1.0)]
+    assert memory == [(64.0, "Megabytes"), (96.0, "Megabytes"), (128.0, "Megabytes"), (128.0, "Megabytes")]
+
+
+def test_per_second_cpu_adds_up_across_flushes():
+    from sandbox.metrics.sampler import per_second
+    points = [[10.2, 0.1e9, 0], [10.45, 0.35e9, 0], [10.7, 0.6e9, 0], [10.95, 0.85e9, 0], [11.2, 1.1e9, 0],
+              [11.45, 1.35e9, 0], [12.3, 2.2e9, 0]]
+    first, since, kept = per_second(points[:5], None, final=False)
+    assert [s for s, _ in first] == [10] and since == 11.0      # only the second that has ended
+    assert first[0][1] == pytest.approx(0.9 * 1024)              # 0.1 before the first sample + 0.8 in 10.2-11
+    rest, since, _ = per_second(kept + points[5:], since, final=True)
+    assert [s for s, _ in rest] == [11, 12] and since == 12.3
+    assert sum(v for _, v in first + rest) / 1024 == pytest.approx(2.2)
 
 
 def test_ecs_task_present_only_after_it_ended_has_no_samples(env):
