@@ -13,7 +13,10 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
+
+import yaml
 
 from sandbox.core.fargate_rules import FARGATE_SIZES
 
@@ -80,6 +83,16 @@ def validate_prices(value: Any, where: str, fail: Fail) -> Prices:
     """sandbox.yaml's `prices:`. Reports each problem through `fail(field path, message)` and returns the
     table with DEFAULT_PRICES for every key left out (or wrong, after reporting it)."""
     return _validated(Prices, value, where, fail)
+
+
+def load_prices(path: Path) -> Prices:
+    """The `prices:` of a sandbox.yaml, checked (ValueError naming each problem), without the rest."""
+    raw = (yaml.safe_load(path.read_text()) or {}).get("prices")
+    problems: list[str] = []
+    prices = validate_prices(raw, "prices", lambda where, message: problems.append(f"{where}: {message}"))
+    if problems:  # `make up` refuses these too; this names an edit made since
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return prices
 
 
 def _validated(cls: type, value: Any, where: str, fail: Fail) -> Any:

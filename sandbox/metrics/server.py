@@ -80,8 +80,7 @@ class Service:
         """The project's price table, read again whenever sandbox.yaml changes."""
         mtime = self.config_path.stat().st_mtime if self.config_path.exists() else 0.0
         if self._prices is None or self._prices[0] != mtime:
-            from sandbox.seeding.config import load_config
-            prices = load_config(self.config_path).prices if mtime else pricing.DEFAULT_PRICES
+            prices = pricing.load_prices(self.config_path) if mtime else pricing.DEFAULT_PRICES
             self._prices = (mtime, prices)
         return self._prices[1]
 

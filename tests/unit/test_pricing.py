@@ -192,3 +192,15 @@ def test_a_bad_section_or_currency_is_named(raw):
     assert "prices.eks: expected a mapping of cluster_hour" in found
     assert "prices.currency: expected USD" in found
     assert "prices.fargat: unknown field; did you mean fargate?" in found
+
+
+def test_load_prices_reads_only_the_price_table(tmp_path):
+    from sandbox.metrics.pricing import DEFAULT_PRICES, load_prices
+    config = tmp_path / "sandbox.yaml"
+    config.write_text("aws: {region: us-east-1}\n")  # no prices: the defaults
+    assert load_prices(config) == DEFAULT_PRICES
+    config.write_text("prices:\n  fargate: {vcpu_hour: 0.05}\n")
+    assert load_prices(config).fargate.vcpu_hour == 0.05
+    config.write_text("prices:\n  fargate: {vcpu_hour: -1}\n")
+    with pytest.raises(ValueError, match=r"prices\.fargate\.vcpu_hour"):
+        load_prices(config)
