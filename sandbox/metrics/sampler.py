@@ -75,6 +75,17 @@ def per_second(points: list[list[float]], since: float | None, *, final: bool
     return seconds, end, (earlier[-1:] + kept)
 
 
+def refine_to_samples(start: float, end: float, samples: list[list[float]]) -> tuple[float, float]:
+    """The kubelet gives a container's start and end to the whole second, so a sub-second task would
+    read 0 s. Within those seconds, the samples say when the pod used CPU: from the sample before
+    its CPU first grew (by more than a millisecond) to the sample where it last grew."""
+    grew = [(before[0], after[0]) for before, after in zip(samples, samples[1:]) if after[1] - before[1] > 1e6]
+    if not grew:
+        return start, end
+    first, last = grew[0][0], grew[-1][1]
+    return max(start, min(first, start + 1)), min(max(end, last), end + 1)
+
+
 class Tracked:
     """A running ECS task or pod: its record plus what the sampler needs until it ends."""
 
@@ -260,6 +271,9 @@ class Sampler:
         ends = [e for e in ends if e] or ([samples[-1][0]] if samples else [])
         tracked.record.started_at = min(starts) if starts else None
         tracked.record.ended_at = max(ends) if ends else None
+        if tracked.record.backend == "k8s" and starts and ends:
+            tracked.record.started_at, tracked.record.ended_at = refine_to_samples(
+                tracked.record.started_at, tracked.record.ended_at, samples)
 
     # ── Container Insights ─────────────────────────────────────────────────
     def _publish(self, tracked_list: list[Tracked]) -> None:

@@ -395,3 +395,13 @@ def test_epoch_keeps_the_zone_of_a_nanosecond_time(new_york_time):
     # Cutting the nanoseconds once took the zone's digits too and read the time in the local zone.
     assert _epoch("2023-11-14T22:13:20.123456789Z") == pytest.approx(T0 + 0.123456, abs=1e-6)
     assert _epoch("2023-11-14T17:13:20.5-05:00") == pytest.approx(T0 + 0.5, abs=1e-6)
+
+
+def test_pod_times_within_the_kubelets_seconds_come_from_the_samples():
+    from sandbox.metrics.sampler import refine_to_samples
+    # The kubelet says 10 s to 10 s: the container ran less than a second.
+    samples = [[9.8, 5e6, 0], [10.05, 5e6, 0], [10.3, 2e8, 0], [10.55, 4e8, 0], [10.8, 4e8, 0]]
+    assert refine_to_samples(10.0, 10.0, samples) == (10.05, 10.55)
+    # Samples outside the kubelet's seconds do not stretch them by more than the second it truncated.
+    assert refine_to_samples(10.0, 10.0, [[8.0, 0, 0], [12.0, 1e9, 0]]) == (10.0, 11.0)
+    assert refine_to_samples(10.0, 12.0, [[10.2, 0, 0], [10.4, 0, 0]]) == (10.0, 12.0)  # no CPU: unchanged
