@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import functools
 import html
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
+
+from sandbox.metrics.times import moment
 
 __all__ = ["fmt", "run_page", "comparison_page", "comparison_json", "plotly_js_source", "NOT_MEASURED"]
 
@@ -116,22 +118,6 @@ def _peak_cpu_cores(task: dict) -> float | None:
         return task["peak_cpu_cores"]
     cores = [c for c in _samples(task).get("cpu_cores") or [] if c is not None]
     return max(cores) if cores else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """A report timestamp (ISO 8601, "Z" allowed, or epoch seconds) as an aware UTC datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    text = str(value)
-    if text.endswith("Z"):  # Python 3.10's fromisoformat does not take "Z"
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 def _plotly_time(moment: datetime) -> str:
@@ -256,7 +242,7 @@ def run_page(report: dict, *, plotly_js: str = "inline", sample_tasks: int = 6) 
     charts = []
     if measured:
         charts.append(_chart(_usage_figure(tasks, labels), "chart-usage"))
-    if any(_parse_time(t.get("started_at")) and _parse_time(t.get("ended_at")) for t in tasks):
+    if any(moment(t.get("started_at")) and moment(t.get("ended_at")) for t in tasks):
         charts.append(_chart(_timeline_figure(tasks, labels), "chart-timeline"))
     if any(_usd(report.get("cost"), m) is not None for m in PRICING):
         charts.append(_chart(_cost_figure(report.get("cost")), "chart-cost"))
@@ -373,7 +359,7 @@ def _usage_figure(tasks: list[dict], labels: list[str]) -> go.Figure:
 def _timeline_figure(tasks: list[dict], labels: list[str]) -> go.Figure:
     spans = []
     for task, label in zip(tasks, labels):
-        start, end = _parse_time(task.get("started_at")), _parse_time(task.get("ended_at"))
+        start, end = moment(task.get("started_at")), moment(task.get("ended_at"))
         if start and end:
             spans.append((start, end, task, label))
     spans.sort(key=lambda s: s[0])

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import yaml
 
 from sandbox.core.fargate_rules import FARGATE_SIZES
+from sandbox.metrics.times import moment
 
 Fail = Callable[[str, str], None]  # (field path, what to do)
 
@@ -339,20 +340,13 @@ def _wall(record: dict, start_key: str, end_key: str) -> float | None:
     """The record's wall_seconds, else the time between its start and end; None when neither is known."""
     if record.get("wall_seconds") is not None:
         return record["wall_seconds"]
-    start, end = _when(record.get(start_key)), _when(record.get(end_key))
+    start, end = moment(record.get(start_key)), moment(record.get(end_key))
     return (end - start).total_seconds() if start and end else None
 
 
 def _interval(task: dict) -> tuple[datetime, datetime] | None:
-    start, end = _when(task.get("started_at")), _when(task.get("ended_at"))
+    start, end = moment(task.get("started_at")), moment(task.get("ended_at"))
     return (start, end) if start and end else None
-
-
-def _when(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return None
 
 
 def _cost(usd: float, arithmetic: str, note: str = "") -> dict:

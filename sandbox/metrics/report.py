@@ -7,6 +7,7 @@ from typing import Any
 
 from sandbox.metrics import identity, pricing
 from sandbox.metrics.store import Record
+from sandbox.metrics.times import epoch
 
 # Which backend a task instance used, by its operator (a subclass keeps its base's name in `operator`
 # only if it sets custom_operator_name, so the sampler's own record decides whenever there is one).
@@ -15,10 +16,6 @@ OPERATOR_BACKENDS = {"EcsRunTaskOperator": "ecs", "KubernetesPodOperator": "k8s"
 
 def _iso(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat() if seconds is not None else None
-
-
-def epoch(iso: str | None) -> float | None:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
 
 def series(record: Record) -> dict:

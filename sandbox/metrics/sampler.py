@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from typing import Any, Callable
 from sandbox.metrics import identity
 from sandbox.metrics.cgroups import CgroupTree
 from sandbox.metrics.store import Record, Store
+from sandbox.metrics.times import epoch
 
 log = logging.getLogger("sandbox.metrics")
 
@@ -29,15 +29,6 @@ CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 _ECS_IDLE_SECONDS = 2.0
 _NODE_RESCAN_SECONDS = 5.0
 _PUBLISH_SECONDS = 5.0
-
-
-def _epoch(value: str | None) -> float | None:
-    """Docker's and Kubernetes' RFC 3339 times (Docker's with nanoseconds) to epoch seconds."""
-    if not value or value.startswith("0001-"):
-        return None
-    # Python reads at most microseconds: cut the fraction to six digits, keep the zone.
-    text = re.sub(r"(\.\d{1,6})\d*", r"\1", value.strip().replace("Z", "+00:00"))
-    return datetime.fromisoformat(text).timestamp()
 
 
 def per_second(points: list[list[float]], since: float | None, *, final: bool
@@ -255,8 +246,8 @@ class Sampler:
                     state = self.docker.api.inspect_container(container_id)["State"]
                 except Exception:
                     continue
-                starts.append(_epoch(state.get("StartedAt")))
-                ends.append(_epoch(state.get("FinishedAt")))
+                starts.append(epoch(state.get("StartedAt")))
+                ends.append(epoch(state.get("FinishedAt")))
         elif self.pods is not None:
             pod = self.pods.get(tracked.record.key) or {}
             for status in pod.get("status", {}).get("containerStatuses", []):
@@ -264,8 +255,8 @@ class Sampler:
                     continue
                 state = status.get("state", {})
                 finished = state.get("terminated") or {}
-                starts.append(_epoch(finished.get("startedAt") or (state.get("running") or {}).get("startedAt")))
-                ends.append(_epoch(finished.get("finishedAt")))
+                starts.append(epoch(finished.get("startedAt") or (state.get("running") or {}).get("startedAt")))
+                ends.append(epoch(finished.get("finishedAt")))
         samples = tracked.record.samples
         starts = [s for s in starts if s] or ([samples[0][0]] if samples else [])
         ends = [e for e in ends if e] or ([samples[-1][0]] if samples else [])

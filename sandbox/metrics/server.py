@@ -27,6 +27,7 @@ from sandbox.metrics import pricing, report
 from sandbox.metrics.cgroups import CgroupTree
 from sandbox.metrics.sampler import PodWatch, Sampler
 from sandbox.metrics.store import Store
+from sandbox.metrics.times import epoch
 
 log = logging.getLogger("sandbox.metrics")
 PORT = 8125
@@ -101,7 +102,7 @@ class Service:
         mine = [r for r in self.store.all() if r.identity and r.identity.get("dag_id") == dag_id and len(r.samples) >= 2]
         per_backend: dict[str, str] = {}
         for run in runs:
-            start, end = report.epoch(run.get("start_date")), report.epoch(run.get("end_date"))
+            start, end = epoch(run.get("start_date")), epoch(run.get("end_date"))
             if start is None or end is None or not self.store.watched(start, end):
                 continue
             label = "+".join(sorted({r.backend for r in report.for_run(mine, dag_id, run["dag_run_id"])}))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.metrics.cgroups import CgroupTree
-from sandbox.metrics.sampler import CONTAINER_INSIGHTS, Sampler, _epoch
+from sandbox.metrics.sampler import CONTAINER_INSIGHTS, Sampler
+from sandbox.metrics.times import epoch as _epoch
 from sandbox.metrics.store import Record, Store
 
 pytestmark = pytest.mark.unit
