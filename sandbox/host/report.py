@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 from pathlib import Path
 
 import requests
@@ -19,6 +18,8 @@ import requests
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import info
 from sandbox.host.settings import ROOT, Settings
+
+quote = AirflowClient.quote
 
 REPORTS = ROOT / "reports"
 PLOTLY = "plotly.min.js"
@@ -49,6 +50,10 @@ class MetricsService:
             raise ReportError(f"{self.url}/{path}: HTTP {res.status_code}: {res.text[:500]}")
         return res
 
+    def report(self, dag_id: str, run_id: str) -> dict:
+        """The run's cost report (sandbox/metrics/__init__.py has its schema)."""
+        return self.get(f"runs/{quote(dag_id)}/{quote(run_id)}.json").json()
+
 
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
@@ -57,7 +62,6 @@ def _shown(path: Path) -> str:
 def write(settings: Settings, dag_id: str | None = None, run_id: str | None = None,
           out: Path = REPORTS) -> list[Path]:
     service = MetricsService(settings.metrics_url)
-    quote = lambda value: urllib.parse.quote(value, safe="")  # noqa: E731
     if run_id and not dag_id:
         raise ReportError("RUN needs DAG: make report DAG=<dag_id> RUN=<run_id>")
     dag_ids = [dag_id] if dag_id else AirflowClient(settings.airflow_url, *settings.admin).dag_ids()
@@ -73,7 +77,7 @@ def write(settings: Settings, dag_id: str | None = None, run_id: str | None = No
         run = run_id or latest["latest"]
         folder = out / dag
         folder.mkdir(exist_ok=True)
-        rep = service.get(f"runs/{quote(dag)}/{quote(run)}.json").json()
+        rep = service.report(dag, run)
         json_file, html_file = folder / f"{file_name(run)}.json", folder / f"{file_name(run)}.html"
         json_file.write_text(json.dumps(rep, indent=1))
         html_file.write_text(service.get(f"runs/{quote(dag)}/{quote(run)}", plotly_js=f"../{PLOTLY}").text)

@@ -148,11 +148,8 @@ def cost_report(sandbox):
                 if task["measured"]:
                     assert task["peak_memory_mib"] < task["requested"]["memory_mib"]
     """
-    import urllib.parse
     from sandbox.host.report import MetricsService
-    service = MetricsService(sandbox.settings.metrics_url)
-    quote = lambda value: urllib.parse.quote(value, safe="")  # noqa: E731
-    return lambda dag_id, run_id: service.get(f"runs/{quote(dag_id)}/{quote(run_id)}.json").json()
+    return MetricsService(sandbox.settings.metrics_url).report
 
 
 # --- hooks -----------------------------------------------------------------------------------

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import math
 import re
-import urllib.parse
 from datetime import datetime, timedelta
 
 import pytest
 import requests
 import yaml
 
+from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.host.settings import ROOT
 
 pytestmark = pytest.mark.e2e
+quote = AirflowClient.quote
 CPU_SECONDS, MEMORY_MIB, TOLERANCE = 3.0, 200, 0.15
 LOAD_TASKS = {"ecs": "ecs_load", "k8s": "k8s_load"}
 # Fargate's task sizes for 1 vCPU (GiB), from AWS's task-size table.
@@ -35,10 +36,6 @@ def final_report(cost_report, run, tasks: set[str]) -> dict:
             raise NotYet(f"not final yet: {pending or sorted(tasks)}")
         return report
     return wait_until(ready, timeout=60, interval=1, what=f"cost report of {run.run_id}")
-
-
-def quote(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
 
 
 def row(report: dict, task_id: str, map_index: int = -1) -> dict:
