@@ -15,17 +15,25 @@ replaces the few functions of ``ministack.services.ecs`` that matter:
 - StopTask (and every other stop) sends SIGTERM, waits the container's
   ``stopTimeout``, then SIGKILLs, and records the real exit codes;
 - an image that is neither local nor pullable fails the task with
-  ``CannotPullContainerError``.
+  ``CannotPullContainerError``;
+- awslogs events carry the time Docker logged each line (MiniStack stamps
+  them when its forwarder reads them), stdout and stderr in the order written,
+  lines joined and split as the awslogs driver does; all are stored before the
+  task reports STOPPED.
 
-Everything else (awslogs forwarding, metadata and credentials endpoints,
+Everything else (awslogs stream naming, metadata and credentials endpoints,
 network detection, services) is MiniStack's own code, called unchanged.
 ``apply()`` refuses any MiniStack other than ``PINNED_VERSION``: the replaced
 functions are written against that version's internals.
 """
 
+import calendar
 import importlib.metadata
 import logging
 import os
+import queue
+import re
+import struct
 import threading
 import time
 
@@ -55,27 +63,22 @@ _POLL_SECONDS = 0.2
 # How long a stopped task waits for its awslogs forwarders to drain, so that
 # a client reading the logs once the task is STOPPED sees its last lines.
 _LOG_DRAIN_SECONDS = 5
+# A forwarder stores what Docker sent once Docker has been quiet this long (or after the longest wait),
+# each batch in the order written (settled_batches).
+_LOG_SETTLE_SECONDS = 0.1
+_LOG_BATCH_SECONDS = 1.0
 
 
 # ── Pure translation: container definition -> Docker ──────────────────────
 
-def _task_size(value, per_unit):
-    """Task-level cpu/memory: "512", 512, "0.5 vCPU", "1 GB" -> units or MiB."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip().lower()
-    for suffix in ("vcpu", "gb"):
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * per_unit)
-    return int(float(text))
-
-
 def task_cpu_units(td):
-    return _task_size(td.get("cpu"), 1024)
+    """Task-level cpu as units ("512", 512, "0.5 vCPU"), or None: the sandbox's one size parser."""
+    return None if td.get("cpu") in (None, "") else fargate_rules.parse_cpu(td["cpu"])
 
 
 def task_memory_mib(td):
-    return _task_size(td.get("memory"), 1024)
+    """Task-level memory as MiB ("1024", "1 GB"), or None."""
+    return None if td.get("memory") in (None, "") else fargate_rules.parse_memory(td["memory"])
 
 
 def healthcheck_options(health_check):
@@ -238,6 +241,135 @@ def task_health_status(container_health):
 def pull_failure_reason(exc):
     explanation = getattr(exc, "explanation", None) or str(exc)
     return f"Error response from daemon: {explanation}"
+
+
+# ── Pure translation: a container's Docker log -> awslogs events ───────────
+
+# Stream types in Docker's multiplexed log stream (an 8-byte header before each frame).
+STDOUT, STDERR = 1, 2
+# The awslogs driver asks Docker for lines of up to 256 KiB less CloudWatch's 26 bytes of per-event
+# overhead (its BufSize); Docker hands it a longer line in pieces of that size, and each piece is an
+# event. The default json-file driver these containers log to splits at 16 KiB instead.
+MAX_EVENT_BYTES = 262144 - 26
+
+_DOCKER_TIMESTAMP = re.compile(
+    rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
+
+
+def parse_docker_log_line(raw):
+    """One frame of ``docker logs --timestamps`` -> (nanoseconds since the epoch, the line).
+
+    ``b"2024-05-01T12:00:00.123456789Z hello\\n"`` -> ``(1714564800123456789, b"hello\\n")``. The
+    line keeps its newline: a frame without one is a piece of a longer line.
+    """
+    match = _DOCKER_TIMESTAMP.match(raw)
+    if not match:
+        raise ValueError(f"no Docker timestamp at the start of {raw[:48]!r}")
+    *fields, fraction, zone = match.groups()
+    seconds = calendar.timegm(tuple(int(f) for f in fields))
+    if zone != b"Z":
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        seconds -= offset if zone[:1] == b"+" else -offset
+    nanos = int((fraction or b"0").ljust(9, b"0"))
+    return seconds * 1_000_000_000 + nanos, raw[match.end():]
+
+
+def awslogs_events(frames):
+    """The events Docker's awslogs driver makes of a container's output, as (timestamp_ns, message).
+
+    ``frames`` are (stream type, frame) in the order Docker logged them, each frame one line or one
+    piece of a line, with its timestamp (Docker gives a line's pieces the first one's). As the driver:
+    a message is a line without its newline, pieces are joined up to MAX_EVENT_BYTES, an empty line
+    is no event, and the line a container leaves without a newline is one at the end. Yielded in
+    Docker's order, which can differ from the timestamps' across stdout and stderr.
+    """
+    pending = {}  # stream type -> (timestamp, bytes) of a line still arriving in pieces
+    timestamp = None
+    for stream, raw in frames:
+        if stream not in (STDOUT, STDERR):
+            continue  # Docker's own "Error grabbing logs" notes, not the container's output
+        try:
+            timestamp, line = parse_docker_log_line(raw)
+        except ValueError:  # never seen with timestamps=1; keep the line, in its place
+            timestamp, line = timestamp or time.time_ns(), raw
+        complete = line.endswith(b"\n")
+        body = line[:-1] if complete else line
+        if stream in pending:
+            timestamp, head = pending.pop(stream)
+            body = head + body
+        while len(body) >= MAX_EVENT_BYTES:
+            yield timestamp, body[:MAX_EVENT_BYTES].decode("utf-8", errors="replace")
+            body = body[MAX_EVENT_BYTES:]
+        if not complete:
+            pending[stream] = (timestamp, body)
+        elif body:
+            yield timestamp, body.decode("utf-8", errors="replace")
+    for timestamp, body in sorted(pending.values()):
+        if body:
+            yield timestamp, body.decode("utf-8", errors="replace")
+
+
+def log_events_in_written_order(events):
+    """PutLogEvents ``logEvents`` for (timestamp_ns, message) pairs, in the order they were written.
+
+    Docker copies stdout and stderr in two goroutines that stamp a line when they read it and then
+    queue for the log file, so a stderr line can be logged after stdout lines stamped later (moby
+    issue 31706). The nanosecond stamps keep the order the container wrote in; equal ones keep
+    Docker's. Timestamps are whole milliseconds, as the awslogs driver sends them.
+    """
+    return [{"timestamp": ns // 1_000_000, "message": message}
+            for ns, message in sorted(events, key=lambda event: event[0])]
+
+
+def read_frames(read):
+    """(stream type, frame) for each frame of Docker's multiplexed stream; ``read(n)`` gives at most
+    n bytes, b"" at the end. docker-py's own reader drops the stream type."""
+    def exactly(size):
+        data = b""
+        while len(data) < size:
+            chunk = read(size - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    while True:
+        header = exactly(8)
+        if len(header) < 8:
+            return
+        stream, size = struct.unpack(">BxxxL", header)
+        frame = exactly(size)
+        if len(frame) < size:
+            return
+        if frame:
+            yield stream, frame
+
+
+def settled_batches(events, settle, longest):
+    """Lists of what the queue ``events`` receives (None ends it), each handed on once nothing more
+    has arrived for ``settle`` seconds, or ``longest`` seconds after its first event.
+
+    A line Docker logs late (see log_events_in_written_order) arrives with the lines it raced, so
+    waiting for a quiet moment lets it be stored in its place rather than after them.
+    """
+    while True:
+        event = events.get()
+        if event is None:
+            return
+        batch, deadline = [event], time.monotonic() + longest
+        while True:
+            wait = min(settle, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                event = events.get(timeout=wait)
+            except queue.Empty:
+                break
+            if event is None:
+                yield batch
+                return
+            batch.append(event)
+        yield batch
 
 
 # ── Runtime: replacements for ministack.services.ecs functions ─────────────
@@ -528,7 +660,8 @@ def _await_dependencies(task, cdef, docker_client):
 
 
 def _start_awslogs_forwarder(container, cdef, task_id):
-    """MiniStack's forwarder, remembered so a stop can wait for it to drain."""
+    """MiniStack's forwarder start (its thread runs _forward_awslogs), remembered so a stop can wait
+    for it to drain."""
     _original["_start_awslogs_forwarder"](container, cdef, task_id)
     name = f"ministack-ecs-awslogs-{task_id[:8]}-{cdef.get('name', 'container')}"
     started = [t for t in threading.enumerate() if t.name == name]
@@ -536,14 +669,65 @@ def _start_awslogs_forwarder(container, cdef, task_id):
         _log_threads.setdefault(task_id, []).extend(started)
 
 
-def _emit_awslogs_event(config, message):
-    """MiniStack's event writer, counting lines so a stop can add what a forwarder missed."""
-    key = (config["group"], config["stream"])
-    with _emit_lock:
-        if key in _completed:   # the stop already wrote the container's full output
+def _docker_log_frames(api, docker_id, follow):
+    """A container's Docker log with timestamps, as (stream type, frame); docker-py's
+    ``container.logs`` would drop the stream type. Task containers have no TTY: the stream is
+    multiplexed."""
+    response = api._get(api._url("/containers/{0}/logs", docker_id), stream=True, params={
+        "stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"})
+    try:
+        api._raise_for_status(response)
+        if follow:  # a container may print nothing for longer than the client's timeout
+            api._disable_socket_timeout(api._get_raw_response_socket(response))
+        yield from read_frames(response.raw.read)
+    finally:
+        response.close()
+
+
+def _read_awslogs(container, events):
+    try:
+        for event in awslogs_events(_docker_log_frames(container.client.api, container.id, follow=True)):
+            events.put(event)
+    except Exception as exc:
+        # A line still arriving in pieces is left to _complete_awslogs, which reads it whole.
+        logger.debug("ECS: awslogs forwarding stopped: %s", exc)
+    finally:
+        events.put(None)
+
+
+def _forward_awslogs(container, config, account_id, region):
+    """MiniStack's forwarder thread, storing each line with the time Docker logged it (MiniStack
+    stamps it when the forwarder reads it) and in the order written."""
+    with ecs.request_scope(account_id, region):
+        if not ecs._ensure_awslogs_stream(config):
             return
-        _original["_emit_awslogs_event"](config, message)
-        _emitted[key] = _emitted.get(key, 0) + 1
+        key = (config["group"], config["stream"])
+        events = queue.Queue()
+        threading.Thread(target=_read_awslogs, args=(container, events), daemon=True,
+                         name=threading.current_thread().name + "-read").start()
+        try:
+            for batch in settled_batches(events, _LOG_SETTLE_SECONDS, _LOG_BATCH_SECONDS):
+                with _emit_lock:
+                    if key in _completed:  # the stop already stored the container's whole output
+                        return
+                    _put_awslogs_events(config, batch)
+                    # Batches are taken in Docker's order, so what is stored is always a first part
+                    # of what _complete_awslogs reads: it adds the rest.
+                    _emitted[key] = _emitted.get(key, 0) + len(batch)
+        except Exception as exc:
+            logger.debug("ECS: awslogs forwarding stopped: %s", exc)
+
+
+def _put_awslogs_events(config, events):
+    from ministack.services import cloudwatch_logs
+
+    # The Logs store keeps each stream sorted by timestamp, merging a batch that arrives late after
+    # the events of the same millisecond it already has: (timestamp, write order) across batches.
+    cloudwatch_logs._put_log_events({
+        "logGroupName": config["group"],
+        "logStreamName": config["stream"],
+        "logEvents": log_events_in_written_order(events),
+    })
 
 
 def _complete_awslogs(task_arn, ids, cdefs, docker_client):
@@ -557,18 +741,16 @@ def _complete_awslogs(task_arn, ids, cdefs, docker_client):
         if not config:
             continue
         try:
-            output = docker_client.containers.get(docker_id).logs(stdout=True, stderr=True)
+            events = list(awslogs_events(_docker_log_frames(docker_client.api, docker_id, follow=False)))
         except Exception as exc:
             logger.debug("ECS: reading %s's log for completion failed: %s", name, exc)
             continue
-        lines = output.decode("utf-8", errors="replace").splitlines()
         key = (config["group"], config["stream"])
         with ecs.request_scope(account_id, config["region"] or region), _emit_lock:
-            missing = lines[_emitted.pop(key, 0):]
+            missing = events[_emitted.pop(key, 0):]
             _completed.add(key)
             if missing and ecs._ensure_awslogs_stream(config):
-                for line in missing:
-                    _original["_emit_awslogs_event"](config, line)
+                _put_awslogs_events(config, missing)
 
 
 def _maybe_mark_stopped(task, docker_client=None):
@@ -766,7 +948,7 @@ _REPLACED = (
     "_run_task",
     "_build_run_kwargs", "_start_task_worker", "_start_awslogs_forwarder",
     "_maybe_mark_stopped", "_mark_task_stopped", "_cleanup_task_resources",
-    "_stop_task", "_emit_awslogs_event",
+    "_stop_task", "_forward_awslogs",
 )
 
 

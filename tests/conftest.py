@@ -29,19 +29,29 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("replaces_sandbox") is not None)
 
 
-FAULT_FIGURES = pytest.StashKey[list]()
+FIGURES = pytest.StashKey[list]()  # (section, what, value) in the order they were recorded
+
+
+def _figure_recorder(pytestconfig, section: str):
+    figures = pytestconfig.stash.setdefault(FIGURES, [])
+    return lambda what, value: figures.append((section, what, value))
 
 
 @pytest.fixture
-def fault_figure(pytestconfig, request):
+def fault_figure(pytestconfig):
     """Records a figure of a fault test (what was measured, the value) for the session's summary."""
-    figures = pytestconfig.stash.setdefault(FAULT_FIGURES, [])
-    return lambda what, value: figures.append((request.node.name, what, value))
+    return _figure_recorder(pytestconfig, "Fault figures")
+
+
+@pytest.fixture
+def lifecycle_figure(pytestconfig):
+    """Records a figure of the lifecycle tier (sequences, steps, times) for the session's summary."""
+    return _figure_recorder(pytestconfig, "Lifecycle figures")
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    figures = config.stash.get(FAULT_FIGURES, [])
-    if figures:
-        terminalreporter.section("Fault figures")
-        for test, what, value in figures:
+    figures = config.stash.get(FIGURES, [])
+    for section in dict.fromkeys(s for s, _, _ in figures):
+        terminalreporter.section(section)
+        for _, what, value in (f for f in figures if f[0] == section):
             terminalreporter.write_line(f"{what:<68} {value}")

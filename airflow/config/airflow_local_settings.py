@@ -19,14 +19,17 @@ from pathlib import Path
 
 __all__ = ["task_policy"]  # Airflow copies public names from here into airflow.settings
 
-ECS_TAG_PREFIX = "airflow:"  # sandbox/metrics/identity.py reads the same keys
+try:  # in the image, copied next to this file
+    from ecs_tags import ECS_TAG_PREFIX, TASK_TRY_FIELDS
+except ImportError:  # the checkout (unit tests)
+    from sandbox.core.ecs_tags import ECS_TAG_PREFIX, TASK_TRY_FIELDS
 
 
 def _tag_with_task_try(execute):
     def execute_tagged(self, context):
         ti = context["ti"]
         mine = {f"{ECS_TAG_PREFIX}{key}": str(getattr(ti, key))
-                for key in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
+                for key in TASK_TRY_FIELDS}
         if self.tags is None or isinstance(self.tags, dict):
             self.tags = {**mine, **(self.tags or {})}
         return execute(self, context)

@@ -92,6 +92,10 @@ class AirflowClient:
         self.request("PATCH", f"connections/{self.quote(body['connection_id'])}", json=body)
         return "unchanged" if same else "updated"
 
+    def delete_connection(self, conn_id: str) -> bool:
+        """Removes a connection; False when there was none."""
+        return self.request("DELETE", f"connections/{self.quote(conn_id)}", ok=(204, 404)).status_code == 204
+
     def get_variable(self, key: str) -> str | None:
         resp = self.request("GET", f"variables/{self.quote(key)}", ok=(200, 404))
         return resp.json()["value"] if resp.status_code == 200 else None

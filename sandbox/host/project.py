@@ -84,14 +84,27 @@ class Project:
             return AIRFLOW_IMAGE
         return f"{AIRFLOW_PROJECT_IMAGE}:{hashlib.sha256(str(self.root).encode()).hexdigest()[:12]}"
 
+    @property
+    def world(self) -> str:
+        """The name of this project's own world: its Airflow database and its emulator state. Each
+        project keeps its own, so switching SANDBOX_PROJECT shows only the new project's DAGs, runs,
+        connections, variables, pools and AWS objects, and switching back finds the old ones as they
+        were. The checkout's own project keeps the names it always had ("airflow", the volume's root)."""
+        if self.is_default:
+            return ""
+        slug = re.sub(r"[^a-z0-9]+", "_", self.root.name.lower()).strip("_")[:24] or "project"
+        return f"{slug}_{hashlib.sha256(str(self.root).encode()).hexdigest()[:8]}"
+
     def compose_env(self) -> dict[str, str]:
-        """What compose.yaml interpolates for this project: mounts and the Airflow image."""
+        """What compose.yaml interpolates for this project: mounts, the Airflow image and its world."""
         return {
             "SANDBOX_PROJECT_DIR": str(self.root),
             "SANDBOX_DAGS_DIR": str(self.dags),
             "SANDBOX_PLUGINS_DIR": str(self.optional("plugins") or EMPTY_DIR),
             "SANDBOX_INCLUDE_DIR": str(self.optional("include") or EMPTY_DIR),
             "SANDBOX_AIRFLOW_IMAGE": self.airflow_image,
+            "SANDBOX_AIRFLOW_DB": f"airflow_{self.world}" if self.world else "airflow",
+            "SANDBOX_EMULATOR_STATE": f"/var/lib/ministack/projects/{self.world}" if self.world else "/var/lib/ministack",
         }
 
     def notices(self) -> list[str]:

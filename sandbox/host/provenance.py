@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +64,14 @@ def inputs(settings: Settings) -> dict[str, str]:
     digests = {
         "project": project.name,
         "compose.yaml": _digest_tree(COMPOSE_FILE),
-        "settings (.env)": hashlib.sha256(json.dumps(settings.values, sort_keys=True).encode()).hexdigest()[:12],
     }
+    # Each setting apart, so a change is named ("setting K8S_PROVIDER"), wherever it was made: .env,
+    # or the environment (which wins, for compose too). Compose's own variables count even when
+    # .env does not list them. Values are hashed: some are secrets.
+    compose_vars = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text())) - set(project.compose_env())
+    values = {**{k: os.environ[k] for k in compose_vars if k in os.environ}, **settings.values}
+    for key, value in sorted(values.items()):
+        digests[f"setting {key}"] = hashlib.sha256(value.encode()).hexdigest()[:12]
     for name in ("sandbox.yaml", "airflow_settings.yaml", "requirements.txt"):
         digests[name] = _digest_tree(project.root / name) if (project.root / name).is_file() else "missing"
     contexts = {c for config in (SERVICE_IMAGES, project.config) for c in _declared_contexts(config)}

@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 
 from sandbox.core.airflow_api import AirflowClient
+from sandbox.core.poll import NotYet, wait_until
 from sandbox.core.progress import info
 from sandbox.host.settings import ROOT, Settings
 
@@ -53,6 +54,18 @@ class MetricsService:
     def report(self, dag_id: str, run_id: str) -> dict:
         """The run's cost report (sandbox/metrics/__init__.py has its schema)."""
         return self.get(f"runs/{quote(dag_id)}/{quote(run_id)}.json").json()
+
+    def final_report(self, dag_id: str, run_id: str, task_ids: set[str], timeout: float = 60) -> dict:
+        """The run's report once the sampler has finished every instance of `task_ids` (it ends an
+        ECS task 2 s after its containers exit)."""
+        def ready() -> dict:
+            report = self.report(dag_id, run_id)
+            rows = [t for t in report["tasks"] if t["task_id"] in task_ids]
+            pending = sorted({t["task_id"] for t in rows if not t["final"]})
+            if {t["task_id"] for t in rows} != task_ids or pending:
+                raise NotYet(f"not final yet: {pending or sorted(task_ids - {t['task_id'] for t in rows})}")
+            return report
+        return wait_until(ready, timeout=timeout, interval=1, what=f"the cost report of {dag_id} {run_id}")
 
 
 def _shown(path: Path) -> str:

@@ -92,6 +92,7 @@ def up(settings: Settings, build: bool = True) -> float:
     EMPTY_DIR.mkdir(parents=True, exist_ok=True)
     write_sdk_config(config)
     provider = select_cluster(settings, config)
+    remove_replaced_cluster(settings, provider)
     if provider is not None:
         provider.prepare()  # the offline cluster's first build takes ~7 min: not while services start
     KUBE_DIR.mkdir(parents=True, exist_ok=True)
@@ -137,7 +138,8 @@ def write_sdk_config(config) -> None:
     boto3 in DAG code acts as the role, as an MWAA worker acts as its execution role."""
     lines = ["# Written by `make up` from the project's sandbox.yaml; read by the AWS SDK in Airflow.",
              "[profile sandbox-source]", "aws_access_key_id = test", "aws_secret_access_key = test", "",
-             "[default]", f"region = {config.region}"]
+             # As the aws connections' config_kwargs: ride out an emulator restart (seed_airflow).
+             "[default]", f"region = {config.region}", "retry_mode = standard", "max_attempts = 10"]
     if config.airflow_role:
         lines += [f"role_arn = {config.role_arn(config.airflow_role)}",
                   "source_profile = sandbox-source", "role_session_name = airflow"]
@@ -239,6 +241,18 @@ def select_cluster(settings: Settings, config):
     return provider if config.kubernetes else None
 
 
+def remove_replaced_cluster(settings: Settings, provider) -> None:
+    """The cluster an earlier `make up` made goes when the provider changed (K8S_PROVIDER, from .env
+    or the environment) or no cluster is wanted any more, so what runs is what the settings say."""
+    previous = recorded_provider(settings)
+    if previous is None or (provider is not None and provider.name == previous.name):
+        return
+    now = f"K8S_PROVIDER is now {provider.name}" if provider is not None else "no cluster is wanted now"
+    with step(f"Removing the {previous.name} cluster an earlier `make up` made ({now})"):
+        previous.delete()
+        forget_cluster()
+
+
 def provision_cluster(provider, config, network: str) -> None:
     """Starts (or reuses) the cluster on the compose network, loads the task images into it and
     writes the kubeconfig bootstrap uses to seed RBAC and Airflow's connection."""
@@ -276,11 +290,18 @@ def summary(settings: Settings) -> str:
         "",
         "  service                 state",
     ]
+    import requests
+    try:  # the metrics service stays healthy (serving) while it cannot see pods or ECS tasks: say so
+        metrics_problems = requests.get(f"{settings.metrics_url}/healthz", timeout=2).json().get("problems") or []
+    except (requests.RequestException, ValueError, AttributeError):
+        metrics_problems = []
     for svc in services():
         state = svc.get("State", "")
         health = svc.get("Health") or ""
         if svc.get("Service") == "bootstrap":
             health = f"exit {svc.get('ExitCode')}"
+        if svc.get("Service") == "metrics" and state == "running" and metrics_problems:
+            health += " — " + "; ".join(metrics_problems)
         lines.append(f"  {svc.get('Service', ''):<23} {state} {health}".rstrip())
     cluster = recorded_cluster()
     if cluster.get("server"):

@@ -72,6 +72,14 @@ class CgroupTree:
         self.root = Path(root)
         self.v2 = (self.root / "cgroup.controllers").exists()
 
+    def problem(self) -> str | None:
+        """Why nothing can be sampled here, or None. Without the host's cgroup tree every listing is
+        empty, which would otherwise look like a sandbox running no task at all."""
+        if (self.root / "cgroup.controllers").exists() or (self.root / "cpuacct").is_dir():
+            return None
+        return (f"no cgroup filesystem at {self.root} (neither v2's cgroup.controllers nor v1's cpuacct/): "
+                "compose mounts the host's /sys/fs/cgroup there")
+
     def _dir(self, controller: str, rel: str) -> Path:
         return self.root / rel if self.v2 else self.root / controller / rel
 

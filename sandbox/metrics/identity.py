@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 
+from sandbox.core.ecs_tags import ECS_TAG_PREFIX, TASK_TRY_FIELDS
 from sandbox.core.fargate_rules import parse_cpu, parse_memory
 
-ECS_TAG_PREFIX = "airflow:"
-FIELDS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+FIELDS = TASK_TRY_FIELDS
 XCOM_SIDECAR = "airflow-xcom-sidecar"
 _MAX_LABEL_LEN = 63
 

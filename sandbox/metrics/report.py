@@ -2,16 +2,18 @@
 with the sampler's records of the ECS tasks and pods they ran, then priced (pricing.py)."""
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
 from sandbox.metrics import identity, pricing
 from sandbox.metrics.store import Record
-from sandbox.metrics.times import epoch
+from sandbox.metrics.times import epoch, utc_clock
 
 # Which backend a task instance used, by its operator (a subclass keeps its base's name in `operator`
 # only if it sets custom_operator_name, so the sampler's own record decides whenever there is one).
 OPERATOR_BACKENDS = {"EcsRunTaskOperator": "ecs", "KubernetesPodOperator": "k8s"}
+BACKEND_TRIES = {"ecs": ("ECS task try", "ECS task tries"), "k8s": ("pod try", "pod tries")}
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -63,10 +65,67 @@ def task_row(ti: dict | None, record: Record | None) -> dict:
     return row
 
 
+def failure_sentence(period: dict, during: str = "this run") -> str:
+    """A period a watch did not work (health.py's `during`) as a report says it."""
+    span = f"from {utc_clock(period['since'])} " + (f"to {utc_clock(period['until'])}" if period.get("until")
+                                                      else "on, and still now")
+    if period["state"] == "off":
+        text = f"there was no {period['what']} during {during} ({span}): "
+    else:
+        text = f"the {period['what']} was failing during {during} ({span}): "
+    text += "; then ".join(period["reasons"])
+    if period.get("detail"):
+        text += f" ({period['detail']})"
+    if period.get("ended_by"):
+        text += f"; it ended when {period['ended_by']}"
+    return text
+
+
+def unmeasured_note(rows: list[dict], failures: list[dict]) -> str | None:
+    """Why the run's unmeasured tries were not measured, from the periods during the run that
+    something they depend on was not working; None when no such period concerns their backends."""
+    unmeasured: dict[str, int] = {}
+    for row in rows:
+        if row["backend"] and not row["measured"]:
+            unmeasured[row["backend"]] = unmeasured.get(row["backend"], 0) + 1
+    relevant = [p for p in sorted(failures, key=lambda p: p["since"]) if set(p["backends"]) & set(unmeasured)]
+    if not relevant:
+        return None
+    explained = {b: n for b, n in unmeasured.items() if any(b in p["backends"] for p in relevant)}
+    sentences = "; ".join(failure_sentence(p) for p in relevant)
+    note = f"{_tries(explained)} of this run {_was(explained)} not measured: {sentences}"
+    unexplained = {b: n for b, n in unmeasured.items() if b not in explained}
+    if unexplained:
+        note += (f"; {_tries(unexplained)} {_was(unexplained)} not measured for a reason the metrics "
+                 "service did not record")
+    return note
+
+
+def try_reason(row: dict, failures: list[dict]) -> str | None:
+    """Why one unmeasured try was not measured: the periods of its backend's watches that overlap
+    the try's own times (Airflow's, when the sampler has no record of it), or the run's without them."""
+    start, end = epoch(row["started_at"]) or -math.inf, epoch(row["ended_at"]) or math.inf
+
+    def overlaps(period: dict) -> bool:
+        return period["since"] <= end and (period["until"] is None or period["until"] >= start)
+    concerned = [p for p in sorted(failures, key=lambda p: p["since"]) if row["backend"] in p["backends"]]
+    return "; ".join(failure_sentence(p, "this try") for p in concerned if overlaps(p)) or None
+
+
+def _tries(counts: dict[str, int]) -> str:
+    """{"ecs": 1, "k8s": 32} -> "1 ECS task try and 32 pod tries"."""
+    return " and ".join(f"{n} {BACKEND_TRIES[b][n != 1]}" for b, n in sorted(counts.items()))
+
+
+def _was(counts: dict[str, int]) -> str:
+    return "was" if sum(counts.values()) == 1 else "were"
+
+
 def build(dag_run: dict, task_instances: list[dict], records: list[Record], prices: pricing.Prices,
-          *, interval: float, sampler_up: bool) -> dict:
+          *, interval: float, sampler_up: bool, failures: list[dict] = ()) -> dict:
     """`dag_run` and `task_instances` as Airflow's REST API returns them; `records` the sampler's
-    for this run (any try)."""
+    for this run (any try); `failures` the periods during the run that something the sampler
+    depends on did not work (health.py's `WatchHealth.during`), which say why tries went unmeasured."""
     by_try = {(r.identity["task_id"], r.identity["map_index"], r.identity["try_number"]): r
               for r in records if r.identity}
     rows = []
@@ -79,10 +138,15 @@ def build(dag_run: dict, task_instances: list[dict], records: list[Record], pric
             rows.append(task_row(ti, None))
     rows += [task_row(None, r) for r in by_try.values()]  # a try Airflow no longer lists
 
+    for row in rows:
+        row["reason"] = try_reason(row, list(failures)) if row["backend"] and not row["measured"] else None
     measured = sum(1 for r in rows if r["measured"])
     runtime_rows = [r for r in rows if r["backend"]]
+    explained = unmeasured_note(rows, list(failures))
     if not sampler_up:
         note = "the metrics service is not running: nothing of this run was measured (`make up` starts it)"
+    elif explained:
+        note = explained
     elif runtime_rows and not measured:
         note = ("no ECS task or pod of this run was measured: the metrics service was down or started after "
                 "the run, or the tasks ran on a cluster it cannot see")

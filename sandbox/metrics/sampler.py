@@ -14,12 +14,16 @@ import math
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sandbox.metrics import identity
 from sandbox.metrics.cgroups import CgroupTree
+from sandbox.metrics.health import FAILING, WatchHealth
 from sandbox.metrics.store import Record, Store
 from sandbox.metrics.times import epoch
+
+if TYPE_CHECKING:
+    from sandbox.metrics.podwatch import PodWatch
 
 log = logging.getLogger("sandbox.metrics")
 
@@ -29,6 +33,9 @@ CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 _ECS_IDLE_SECONDS = 2.0
 _NODE_RESCAN_SECONDS = 5.0
 _PUBLISH_SECONDS = 5.0
+# While the ECS API fails, asked this often whether it answers again: lookups happen only when a
+# task starts, so without asking, `make status` would say "failing" long after the emulator is back.
+_ECS_PROBE_SECONDS = 5.0
 
 
 def per_second(points: list[list[float]], since: float | None, *, final: bool
@@ -110,6 +117,11 @@ class Sampler:
         self.rounds = 0
         self.last_round: float | None = None
         self.round_seconds = 0.0  # CPU the last round took (the sampler's own cost)
+        # What its figures depend on, for /healthz and for the reports of runs while they failed.
+        self.sampling_health = WatchHealth("cgroup sampling", ("ecs", "k8s"), clock=clock)
+        self.ecs_lookup_health = WatchHealth("ECS task lookup", ("ecs",), clock=clock)
+        self._cgroup_problem: str | None = None
+        self._next_ecs_probe = 0.0
 
     # ── one round ──────────────────────────────────────────────────────────
     def round(self) -> None:
@@ -117,6 +129,7 @@ class Sampler:
         now = self.clock()
         if now - self._node_scan > _NODE_RESCAN_SECONDS:
             self._node_roots, self._node_scan = self.cgroups.node_roots(), now
+            self._cgroup_problem = self.cgroups.problem()
         present = {f"ecs-{task_id}": ("ecs", task_id, rel) for task_id, rel in self.cgroups.ecs_tasks().items()}
         present.update({f"k8s-{uid}": ("k8s", uid, rel) for uid, rel in self.cgroups.pods(self._node_roots).items()})
 
@@ -140,8 +153,20 @@ class Sampler:
         if now - self._last_publish >= _PUBLISH_SECONDS:
             self._publish(list(self.tracked.values()))
             self._last_publish = now
+        if self.ecs is not None and self.ecs_lookup_health.state == FAILING and now >= self._next_ecs_probe:
+            self._next_ecs_probe = now + _ECS_PROBE_SECONDS
+            try:
+                self._clusters = self.ecs.list_clusters().get("clusterArns", [])
+                self.ecs_lookup_health.succeeded()
+            except Exception:
+                pass  # failing still: the record has the error of the lookup that failed
         self.rounds += 1
         self.last_round = now
+        if self._cgroup_problem:
+            if self.sampling_health.failed(self._cgroup_problem):
+                log.warning("nothing can be sampled: %s", self._cgroup_problem)
+        else:
+            self.sampling_health.succeeded()
         self.round_seconds = time.process_time() - started
 
     def _sample(self, tracked: Tracked, now: float) -> None:
@@ -204,14 +229,13 @@ class Sampler:
         which a busy engine starting a fan-out's containers can do without."""
         if self.ecs is None:
             return False
-        if not self._clusters:
-            self._clusters = self.ecs.list_clusters().get("clusterArns", [])
-        task = None
-        for cluster in self._clusters:
-            task = (self.ecs.describe_tasks(cluster=cluster, tasks=[tracked.record.key],
-                                            include=["TAGS"]).get("tasks") or [None])[0]
-            if task:
-                break
+        try:
+            task = self._describe_ecs_task(tracked.record.key)
+        except Exception as error:
+            # Recorded: a run whose ECS tasks went unnamed meanwhile says so instead of guessing.
+            self.ecs_lookup_health.failed(f"the emulator's ECS API did not answer ({type(error).__name__}: {error})")
+            raise
+        self.ecs_lookup_health.succeeded()
         if not task:
             self._clusters = []  # a cluster made since: list them again next time
             return False
@@ -223,6 +247,15 @@ class Sampler:
                         "TaskDefinitionFamily": task.get("taskDefinitionArn", "").rsplit("/", 1)[-1].split(":")[0],
                         "TaskId": record.key}
         return True
+
+    def _describe_ecs_task(self, task_id: str) -> dict | None:
+        if not self._clusters:
+            self._clusters = self.ecs.list_clusters().get("clusterArns", [])
+        for cluster in self._clusters:
+            tasks = self.ecs.describe_tasks(cluster=cluster, tasks=[task_id], include=["TAGS"]).get("tasks")
+            if tasks:
+                return tasks[0]
+        return None
 
     def _resolve_pod(self, tracked: Tracked) -> bool:
         pod = self.pods.get(tracked.record.key) if self.pods else None
@@ -298,48 +331,8 @@ class Sampler:
             began = time.monotonic()
             try:
                 self.round()
-            except Exception:
-                log.exception("sampling round failed")
+            except Exception as error:
+                if self.sampling_health.failed(f"a sampling round failed ({type(error).__name__}: {error})"):
+                    log.exception("sampling round failed")
             stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
-
-class PodWatch:
-    """Every pod's latest state by uid, kept from a watch on the Kubernetes API (deleted pods stay:
-    a pod gone right after its task ended must still be named)."""
-
-    def __init__(self, api: Any):
-        self.api = api
-        self._pods: dict[str, dict] = {}
-        self._lock = threading.Lock()
-
-    def get(self, uid: str) -> dict | None:
-        with self._lock:
-            return self._pods.get(uid)
-
-    def _keep(self, pod: dict) -> None:
-        uid = pod.get("metadata", {}).get("uid")
-        if uid:
-            with self._lock:
-                self._pods[uid] = pod
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                status, listing = self.api.get("/api/v1/pods")
-                if status != 200 or not listing:
-                    raise RuntimeError(f"listing pods: HTTP {status}")
-                for pod in listing.get("items", []):
-                    self._keep(pod)
-                version = listing["metadata"]["resourceVersion"]
-                with self.api.request("GET", f"/api/v1/pods?watch=1&resourceVersion={version}"
-                                             "&allowWatchBookmarks=true&timeoutSeconds=300", stream=True) as res:
-                    for line in res.iter_lines():
-                        if stop.is_set():
-                            return
-                        if line:
-                            event = json.loads(line)
-                            if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                                self._keep(event["object"])
-            except Exception as error:
-                log.warning("pod watch interrupted (%s); starting again", error)
-                stop.wait(2)

@@ -1,6 +1,7 @@
 """The `metrics` service: the sampler, and the reports it serves over HTTP.
 
-    GET /healthz                              the sampler's rounds and its own CPU
+    GET /healthz                              the sampler's rounds and its own CPU, and what it cannot see
+                                              now (its pod watch, ECS lookups, cgroups: "watches", "problems")
     GET /runs/<dag_id>/<run_id>[.json]        a DAG run's report, as a page or as JSON
     GET /compare/<dag_id>?runs=<a>,<b>[&format=json]   runs side by side, labelled by backend
     GET /compare-latest/<dag_id>[?format=json]         the newest run on each backend side by side
@@ -25,7 +26,9 @@ from pathlib import Path
 from sandbox.core.airflow_api import AirflowApiError, AirflowClient
 from sandbox.metrics import pricing, report
 from sandbox.metrics.cgroups import CgroupTree
-from sandbox.metrics.sampler import PodWatch, Sampler
+from sandbox.metrics.health import WatchHealth, health_json
+from sandbox.metrics.podwatch import KubeconfigFile, PodWatch
+from sandbox.metrics.sampler import Sampler
 from sandbox.metrics.store import Store
 from sandbox.metrics.times import epoch
 
@@ -40,7 +43,6 @@ class Service:
         self.config_path = Path(env.get("SANDBOX_CONFIG", "/project/sandbox.yaml"))
         self.airflow = AirflowClient(env.get("AIRFLOW_API_URL", "http://airflow-apiserver:8080"),
                                      env.get("AIRFLOW_ADMIN_USER", "admin"), env.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
-        self.kubeconfig = Path(env.get("SANDBOX_KUBECONFIG", "/kube/admin.yaml"))
         self.stop = threading.Event()
         self._prices: tuple[float, pricing.Prices] | None = None
         import boto3
@@ -48,7 +50,8 @@ class Service:
         aws = dict(endpoint_url=env.get("SANDBOX_AWS_ENDPOINT", "http://localstack:4566"),
                    region_name=env.get("AWS_REGION", "us-east-1"),
                    aws_access_key_id="test", aws_secret_access_key="test")  # the emulator's account root
-        self.pods = PodWatch(None)
+        # Read again before every connection: `make up` rewrites it when it recreates the cluster.
+        self.pods = PodWatch(KubeconfigFile(env.get("SANDBOX_KUBECONFIG", "/kube/admin.yaml")))
         self.sampler = Sampler(CgroupTree(env.get("SANDBOX_CGROUP_ROOT", "/host/cgroup")), self.store,
                                interval=self.interval, ecs_client=boto3.client("ecs", **aws),
                                cloudwatch=boto3.client("cloudwatch", **aws),
@@ -56,7 +59,7 @@ class Service:
 
     def start(self) -> None:
         threading.Thread(target=self.sampler.run, args=(self.stop,), name="sampler", daemon=True).start()
-        threading.Thread(target=self._watch_pods, name="pods", daemon=True).start()
+        threading.Thread(target=self.pods.run, args=(self.stop,), name="pods", daemon=True).start()
         threading.Thread(target=self._heartbeat, name="uptime", daemon=True).start()
 
     def _heartbeat(self) -> None:
@@ -64,18 +67,6 @@ class Service:
         while not self.stop.is_set():
             self.store.mark_up(started, time.time())
             self.stop.wait(5)
-
-    def _watch_pods(self) -> None:
-        """Watches pods once `make up` has written the cluster's kubeconfig (none: no cluster)."""
-        from sandbox.core.kubeconfig import ApiClient, load
-        while not self.stop.is_set() and not self.kubeconfig.exists():
-            self.stop.wait(5)
-        if self.stop.is_set():
-            return
-        # A long read timeout: a watch is quiet while no pod changes.
-        with ApiClient(load(self.kubeconfig.read_text()), timeout=330) as api:
-            self.pods.api = api
-            self.pods.run(self.stop)
 
     def prices(self) -> pricing.Prices:
         """The project's price table, read again whenever sandbox.yaml changes."""
@@ -91,7 +82,16 @@ class Service:
         tis = self.airflow.task_instances(dag_id, run_id)
         records = report.for_run(self.store.all(), dag_id, run_id)
         up = self.sampler.last_round is not None and time.time() - self.sampler.last_round < 30
-        return report.build(dag_run, tis, records, self.prices(), interval=self.interval, sampler_up=up)
+        start, end = epoch(dag_run.get("start_date")), epoch(dag_run.get("end_date"))
+        failures = [period for watch in self.watches().values()
+                    for period in watch.during(start or 0.0, end or time.time())]
+        return report.build(dag_run, tis, records, self.prices(), interval=self.interval, sampler_up=up,
+                            failures=failures)
+
+    def watches(self) -> dict[str, WatchHealth]:
+        """What the figures depend on, each with its record of when it did not work."""
+        return {"pods": self.pods.health, "ecs_lookup": self.sampler.ecs_lookup_health,
+                "sampling": self.sampler.sampling_health}
 
     def latest(self, dag_id: str) -> tuple[str | None, dict[str, str]]:
         """The DAG's newest finished run, and its newest finished run on each backend (labelled by
@@ -113,7 +113,7 @@ class Service:
     def health(self) -> dict:
         s = self.sampler
         return {"rounds": s.rounds, "last_round": s.last_round, "round_cpu_seconds": s.round_seconds,
-                "tracked": len(s.tracked), "interval_seconds": self.interval}
+                "tracked": len(s.tracked), "interval_seconds": self.interval, **health_json(self.watches())}
 
 
 def _labels(reports: list[dict]) -> list[str]:
@@ -171,6 +171,9 @@ class Handler(BaseHTTPRequestHandler):
                 if len(run_ids) < 2:
                     message = (f"Nothing to compare for {parts[1]}: it needs finished runs on two backends "
                                "(for import_vcf: trigger it with backend=ecs and with backend=k8s).")
+                    problems = health_json(self.service.watches())["problems"]
+                    if problems:  # a backend whose runs go unmeasured never has a run to compare
+                        message += f" The metrics service cannot measure everything now: {'; '.join(problems)}."
                     return self._json(404, {"error": message}) if query.get("format") == "json" else \
                         self._send(404, f"<p>{html.escape(message)}</p>", "text/html; charset=utf-8")
                 reports = [self.service.report(parts[1], r) for r in run_ids]

@@ -28,3 +28,8 @@ def moment(value: Any) -> datetime | None:
 def epoch(value: Any) -> float | None:
     parsed = moment(value)
     return parsed.timestamp() if parsed else None
+
+
+def utc_clock(seconds: float) -> str:
+    """Epoch seconds as the time of day people compare with their logs: "05:46:12 UTC"."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%H:%M:%S UTC")

@@ -96,7 +96,7 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
     seed_aws.seed_ecs_clusters(clients["ecs"], config, report)
     seed_aws.seed_ecr_repositories(clients["ecr"], config, registry, docker_push, report)
     seed_aws.seed_task_definitions(clients["ecs"], config, registry, report)
-    generated = []
+    generated = seed_airflow.generated_connections(config)
     if config.kubernetes and kubeconfig:
         from sandbox.core.kubeconfig import ApiClient, current
         print(f"==> Seeding Kubernetes at {current(kubeconfig)[2]['server']}", flush=True)
@@ -108,6 +108,11 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
         print("==> No cluster kubeconfig given (K8S_PROVIDER=none?): Kubernetes seeding skipped", flush=True)
     if airflow is not None:
         print(f"==> Seeding Airflow at {airflow.base_url}", flush=True)
+        if config.kubernetes and not kubeconfig:
+            # A connection generated for a cluster that is gone would send pods nowhere.
+            conn_id = config.kubernetes["connection_id"]
+            if airflow.delete_connection(conn_id):
+                report("airflow connection", conn_id, "removed")
         seed_airflow.seed_connections(airflow, config, report, generated)
         seed_airflow.seed_variables(airflow, config, report)
         seed_pools(airflow, config.pools, report)

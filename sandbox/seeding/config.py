@@ -26,6 +26,9 @@ from sandbox.metrics.pricing import Prices, validate_prices
 from sandbox.seeding.errors import ConfigError, read_yaml
 
 PLACEHOLDERS = ("account_id", "registry")
+# The emulator's account: what aws.account_id is when left out.
+DEFAULT_ACCOUNT_ID = "000000000000"
+TOP_LEVEL = "(top level)"
 # What an image's build_args may use; the host's image builder replaces them (sandbox/host/images.py).
 BUILD_ARG_PLACEHOLDERS = ("python_base", "debian_base")
 
@@ -131,6 +134,12 @@ def _within(where: str, path: str) -> bool:
     return where == path or where.startswith((path + ".", path + "["))
 
 
+def _field(where: str, key: Any) -> str:
+    """The path of `key` inside the mapping at `where`; a top-level key is its own path (aws, not
+    "(top level).aws"), so the problems of a missing section match the paths of the fields inside it."""
+    return str(key) if where == TOP_LEVEL else f"{where}.{key}"
+
+
 class _Checker:
     """Collects problems with their field paths instead of stopping at the first.
 
@@ -162,10 +171,11 @@ class _Checker:
             return {}
         for key in sorted(set(value) - allowed, key=str):
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            self.fail(f"{where}.{key}", f"unknown field; {f'did you mean {close[0]}? ' if close else ''}"
-                                        f"expected one of: {', '.join(sorted(allowed))}")
+            self.fail(_field(where, key), f"unknown field; {f'did you mean {close[0]}? ' if close else ''}"
+                                          f"expected one of: {', '.join(sorted(allowed))}")
         for key in sorted(required - set(value)):
-            self.fail(f"{where}.{key}", "required field is missing")
+            # Settled: the check of the field's type that follows would report the same absence again.
+            self.settle(_field(where, key), "required field is missing")
         return value
 
     def items(self, value: Any, where: str) -> list:
@@ -263,7 +273,7 @@ def load_images(path: Path) -> list[dict]:
     """A file holding only an `images:` list (the sandbox's own images.yaml), checked like sandbox.yaml's."""
     raw = read_yaml(path, ConfigError, "the sandbox's images.yaml is part of the checkout")
     c = _Checker(path)
-    top = c.mapping(raw, "(top level)", {"images"}, {"images"})
+    top = c.mapping(raw, TOP_LEVEL, {"images"}, {"images"})
     images = check_images(c, top.get("images"), "images", path.parent)
     if c.problems:
         raise ConfigError(path, c.problems)
@@ -272,17 +282,18 @@ def load_images(path: Path) -> list[dict]:
 
 def validate_config(raw: Any, path: Path) -> SeedConfig:
     c = _Checker(path)
-    top = c.mapping(raw, "(top level)", {"images", "aws", "airflow", "kubernetes", "prices"}, {"aws"})
+    top = c.mapping(raw, TOP_LEVEL, {"images", "aws", "airflow", "kubernetes", "prices"}, {"aws"})
     declared: set[str] = set()
     images = check_images(c, top.get("images"), "images", path.parent, declared)
     aws = c.mapping(top.get("aws"), "aws",
                     {"region", "account_id", "airflow_role", "iam_roles", "s3_buckets", "log_groups",
-                     "ecs_clusters", "ecr_repositories", "task_definitions"}, {"region", "account_id"})
+                     "ecs_clusters", "ecr_repositories", "task_definitions"}, {"region"})
     region = c.text(aws.get("region"), "aws.region", _REGION, "expected an AWS region such as us-east-1") or ""
-    account_id = aws.get("account_id")
+    account_id = aws.get("account_id", DEFAULT_ACCOUNT_ID)
     if not (isinstance(account_id, str) and re.fullmatch(r"\d{12}", account_id)):
-        c.fail("aws.account_id", f"expected 12 digits as a quoted string, found {_found(account_id)}")
-        account_id = "000000000000"
+        c.fail("aws.account_id", f"expected 12 digits as a quoted string, found {_found(account_id)}; leave it "
+                                 f"out for the emulator's account ({DEFAULT_ACCOUNT_ID})")
+        account_id = DEFAULT_ACCOUNT_ID
 
     roles = _check_roles(c, c.items(aws.get("iam_roles"), "aws.iam_roles"))
     role_names = _names(roles)
@@ -631,7 +642,8 @@ def _check_task_definition(c: _Checker, td: Any, where: str, region: str, *, rol
         if td.get("networkMode") != "awsvpc":
             c.fail(f"{where}.networkMode", f"Fargate requires \"awsvpc\", found {_found(td.get('networkMode'))}")
         if "cpu" not in td or "memory" not in td:
-            c.fail(where, "Fargate task definitions need task-level cpu and memory")
+            c.fail(where, "Fargate task definitions need task-level cpu and memory: add both, e.g. "
+                          "cpu: \"256\" and memory: \"512\"")
         elif cpu is None or memory is None:
             pass  # reported above
         elif cpu not in FARGATE_SIZES:
@@ -659,6 +671,7 @@ def _check_task_definition(c: _Checker, td: Any, where: str, region: str, *, rol
     names = [cd["name"] for cd in definitions if isinstance(cd.get("name"), str)]
     if definitions and not any(cd.get("essential", True) is not False for cd in definitions):
         c.fail(f"{where}.containerDefinitions", "at least one container must be essential")
+    missing_execution_role_reported = False
     for j, cd in enumerate(containers):
         cwhere = f"{where}.containerDefinitions[{j}]"
         if not isinstance(cd, dict):
@@ -692,7 +705,8 @@ def _check_task_definition(c: _Checker, td: Any, where: str, region: str, *, rol
             if container_memory < 6:  # Docker's floor for a container's memory limit
                 c.fail(f"{cwhere}.memory", f"{container_memory} MiB is too little: ECS needs at least 6")
             elif fargate and memory and container_memory > memory:
-                c.fail(f"{cwhere}.memory", f"{container_memory} exceeds the task's memory {memory}")
+                c.fail(f"{cwhere}.memory", f"{container_memory} exceeds the task's memory {memory}; lower it "
+                                           "or raise the task's")
         log = cd.get("logConfiguration")
         if not isinstance(log, dict) or log.get("logDriver") != "awslogs":
             continue
@@ -703,14 +717,16 @@ def _check_task_definition(c: _Checker, td: Any, where: str, region: str, *, rol
             c.fail(f"{owhere}.awslogs-group",
                    f"{_shown(group)} is not seeded; add it to aws.log_groups (ECS does not create it "
                    "unless awslogs-create-group is set and the execution role may)")
-        if options.get("awslogs-region") != region:
+        if region and options.get("awslogs-region") != region:  # a missing or wrong aws.region is reported there
             c.fail(f"{owhere}.awslogs-region",
-                   f"{_shown(options.get('awslogs-region'))} differs from aws.region {region!r}")
+                   f"{_shown(options.get('awslogs-region'))} differs from aws.region {region!r}; use {region!r}")
         if fargate and not options.get("awslogs-stream-prefix"):
             c.fail(f"{owhere}.awslogs-stream-prefix",
                    "required on Fargate (and EcsRunTaskOperator needs it to find the task's log stream)")
-        if fargate and "executionRoleArn" not in td:
-            c.fail(f"{where}.executionRoleArn", "awslogs on Fargate needs an execution role")
+        if fargate and "executionRoleArn" not in td and not missing_execution_role_reported:
+            c.fail(f"{where}.executionRoleArn", "awslogs on Fargate needs an execution role: add one that may "
+                                                "call logs:CreateLogStream and logs:PutLogEvents")
+            missing_execution_role_reported = True  # once for the task definition, not once per container
 
 
 @functools.lru_cache(maxsize=1)
@@ -890,18 +906,21 @@ def _check_kubernetes(c: _Checker, value: Any, images: list[dict], declared: set
                       roles: list[dict] = ()) -> dict:
     k = c.mapping(value, "kubernetes", {"namespace", "service_account", "connection_id", "xcom_sidecar_image",
                                         "images", "rules", "secrets", "aws_role"},
-                  {"namespace", "service_account", "connection_id", "xcom_sidecar_image", "rules"})
+                  {"namespace", "service_account", "connection_id", "rules"})
     c.text(k.get("namespace"), "kubernetes.namespace", _DNS_LABEL, "a DNS label: lowercase letters, digits, -")
     c.text(k.get("service_account"), "kubernetes.service_account", _DNS_SUBDOMAIN,
            "lowercase letters, digits, - and .")
     c.text(k.get("connection_id"), "kubernetes.connection_id", _CONN_ID, "letters, digits, . _ -")
-    c.text(k.get("xcom_sidecar_image"), "kubernetes.xcom_sidecar_image")
     # Which declared images the cluster gets; all of them unless listed.
     if "images" in k:
         for i, image in enumerate(c.items(k.get("images"), "kubernetes.images")):
             _check_declared(c, image, f"kubernetes.images[{i}]", declared)
     else:
         k = {**k, "images": [i["tag"] for i in images]}
+    if "xcom_sidecar_image" in k:
+        c.text(k["xcom_sidecar_image"], "kubernetes.xcom_sidecar_image")
+    else:
+        k = {**k, "xcom_sidecar_image": _default_sidecar_image(c, k["images"], declared)}
     for i, rule in enumerate(c.items(k.get("rules"), "kubernetes.rules")):
         where = f"kubernetes.rules[{i}]"
         rule = c.mapping(rule, where, {"apiGroups", "resources", "verbs", "resourceNames"},
@@ -937,6 +956,18 @@ def _check_kubernetes(c: _Checker, value: Any, images: list[dict], declared: set
     return k
 
 
+def _default_sidecar_image(c: _Checker, loaded: Any, declared: set[str]) -> str | None:
+    """KubernetesPodOperator's XCom sidecar when kubernetes.xcom_sidecar_image is left out: the first
+    image the cluster loads. Only a loaded image runs there: the operator's own default would be
+    pulled, and the cluster reaches no registry."""
+    tag = next((t for t in _as_list(loaded) if isinstance(t, str) and t in declared), None)
+    if tag is None and loaded == []:  # other lists name undeclared images, and those are reported
+        c.fail("kubernetes.xcom_sidecar_image", "not set, and the cluster loads no image it could default to "
+                                                "(kubernetes.images); set it to an image of `images` that has "
+                                                "/bin/sh and pgrep")
+    return tag
+
+
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
@@ -952,10 +983,13 @@ def _check_pod_role(c: _Checker, k: dict, secrets: dict, roles: list[dict]) -> N
     secret = c.text(pod_role.get("secret"), f"{where}.secret", _DNS_SUBDOMAIN, "a secret from kubernetes.secrets")
     if name:
         role = next((r for r in roles if isinstance(r, dict) and r.get("name") == name), None)
-        subject = f"{k.get('namespace')}/{account}"
+        namespace = k.get("namespace") if isinstance(k.get("namespace"), str) else ""
+        subject = f"{namespace}/{account}"
         if role is None:
             c.fail(f"{where}.role", f"role {name!r} is not in aws.iam_roles; add it or fix the name")
-        elif account and subject not in _as_list(role.get("trusted_service_accounts")):
+        elif not (account and _DNS_LABEL.match(namespace)):
+            pass  # a missing or wrong namespace or service account is reported there
+        elif subject not in _as_list(role.get("trusted_service_accounts")):
             c.fail(f"{where}.role", f"role {name!r} does not trust the pods' service account: add {subject!r} "
                                     "to its trusted_service_accounts")
     if secret and isinstance(secrets, dict):

@@ -96,15 +96,17 @@ class Sandbox:
     def run_to_stop(self, td_arn, overrides=None, timeout=90):
         return self.wait_status(self.run(td_arn, overrides), "STOPPED", timeout)
 
-    def log_lines(self, task_arn, container):
+    def log_events(self, task_arn, container):
         stream = f"ecs/{container}/{task_arn.rsplit('/', 1)[-1]}"
         try:
-            events = self.logs.get_log_events(
+            return self.logs.get_log_events(
                 logGroupName=self.group, logStreamName=stream,
                 startFromHead=True)["events"]
         except self.logs.exceptions.ResourceNotFoundException:
             return []
-        return [e["message"] for e in events]
+
+    def log_lines(self, task_arn, container):
+        return [e["message"] for e in self.log_events(task_arn, container)]
 
     def wait_log(self, task_arn, container, text, timeout=30):
         return poll(lambda: [line for line in self.log_lines(task_arn, container)
@@ -525,3 +527,29 @@ def test_unpullable_image_fails_with_cannot_pull_container_error(sandbox):
     app = containers_by_name(task)["app"]
     assert app["reason"].startswith("CannotPullContainerError:")
     assert app.get("exitCode") is None
+
+
+# ── 6. awslogs: the order a task wrote in ───────────────────────────────────
+
+# One line to stderr, then 31 to stdout, as fast as the shell writes them. Docker copies the two
+# streams separately and can log the stderr line after stdout lines it preceded; EcsRunTaskOperator
+# pushes the last line as its XCom.
+STDERR_THEN_STDOUT = ('echo "to stderr" >&2; i=1; '
+                      'while [ $i -le 31 ]; do echo "to stdout $i"; i=$((i + 1)); done')
+
+
+def test_log_events_keep_the_order_written_across_stderr_and_stdout(sandbox):
+    td = sandbox.register(sandbox.container("app", **sh(STDERR_THEN_STDOUT)))
+    arns = [sandbox.run(td) for _ in range(20)]   # started together: Docker logs under load
+    expected = ["to stderr"] + [f"to stdout {i}" for i in range(1, 32)]
+
+    wrong = {}
+    for arn in arns:
+        task = sandbox.wait_status(arn, "STOPPED", timeout=120)
+        assert containers_by_name(task)["app"]["exitCode"] == 0, task
+        # STOPPED comes after every line is stored.
+        events = sandbox.log_events(arn, "app")
+        if [e["message"] for e in events] != expected:
+            wrong[arn.rsplit("/", 1)[-1]] = [f'{e["timestamp"]} {e["message"]}' for e in events]
+    assert not wrong, (f"{len(wrong)} of {len(arns)} tasks' log events are not in the order written "
+                       f"(first: to stderr, last: to stdout 31): {wrong}")

@@ -26,16 +26,7 @@ FARGATE_1_VCPU_GB = range(2, 9)
 
 
 def final_report(cost_report, run, tasks: set[str]) -> dict:
-    """The run's report once the sampler has finished each of `tasks` (it ends an ECS task 2 s
-    after its containers exit)."""
-    def ready():
-        report = cost_report(run.dag_id, run.run_id)
-        rows = [t for t in report["tasks"] if t["task_id"] in tasks]
-        pending = [t["task_id"] for t in rows if not t["final"]]
-        if len(rows) < len(tasks) or pending:
-            raise NotYet(f"not final yet: {pending or sorted(tasks)}")
-        return report
-    return wait_until(ready, timeout=60, interval=1, what=f"cost report of {run.run_id}")
+    return MetricsService(ROOT_SETTINGS.metrics_url).final_report(run.dag_id, run.run_id, tasks)
 
 
 def row(report: dict, task_id: str, map_index: int = -1) -> dict:

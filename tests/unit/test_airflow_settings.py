@@ -173,8 +173,8 @@ def test_uri_extras_in_airflow_extra_form_are_parsed_as_json(tmp_path):
 def test_the_example_project_file_loads():
     path = Path(__file__).resolve().parents[2] / "examples" / "genomics" / "airflow_settings.yaml"
     settings = load_airflow_settings(path)
-    assert [c["conn_id"] for c in settings.connections] == ["aws_default"]
-    assert settings.connections[0]["extra"] == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566"}
+    assert [c["conn_id"] for c in settings.connections] == ["lims_api"]
+    assert settings.connections[0]["extra"] == {"timeout": 30, "verify": True}
     assert settings.pools == [{"name": "genomics_qc", "slots": 4, "description": "QC tasks at once",
                                "include_deferred": False}]
     assert settings.variables["genomics_subnets"] == '["subnet-00000001"]'

@@ -3,6 +3,7 @@ the file, the field and what to do, before anything is seeded."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,74 @@ def test_trusted_service_accounts_are_namespace_slash_name(raw):
     pod_role = next(r for r in raw["aws"]["iam_roles"] if r["name"] == "pod-task-data")
     pod_role["trusted_service_accounts"] = ["default"]
     assert any("trusted_service_accounts[0]" in p and "namespace/name" in p for p in problems(raw))
+
+
+def test_account_id_and_xcom_sidecar_image_have_defaults(raw):
+    del raw["aws"]["account_id"]
+    raw["kubernetes"].pop("xcom_sidecar_image", None)
+    config = validate_config(raw, ROOT / "sandbox.yaml")
+    assert config.account_id == "000000000000"  # the emulator's account
+    assert config.role_arn("ecs-task-data") == "arn:aws:iam::000000000000:role/ecs-task-data"
+    assert config.kubernetes["xcom_sidecar_image"] == "sandbox/task:1.0"
+
+
+def test_the_xcom_sidecar_defaults_to_the_first_image_the_cluster_loads(raw):
+    raw["images"].insert(0, {"tag": "team/tools:1.0", "context": ".", "dockerfile": "images/task/Dockerfile"})
+    raw["kubernetes"].pop("xcom_sidecar_image", None)
+    assert raw["kubernetes"]["images"] == ["sandbox/task:1.0"]  # team/tools is built, not loaded
+    assert validate_config(raw, ROOT / "sandbox.yaml").kubernetes["xcom_sidecar_image"] == "sandbox/task:1.0"
+    del raw["kubernetes"]["images"]  # the cluster loads every declared image, team/tools first
+    assert validate_config(raw, ROOT / "sandbox.yaml").kubernetes["xcom_sidecar_image"] == "team/tools:1.0"
+
+
+def test_the_example_project_defaults_the_xcom_sidecar_to_its_own_image():
+    path = ROOT / "examples" / "genomics" / "sandbox.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["kubernetes"].pop("xcom_sidecar_image", None)
+    assert validate_config(raw, path).kubernetes["xcom_sidecar_image"] == "genomics/qc:1.0"
+
+
+def test_without_a_loaded_image_the_xcom_sidecar_image_must_be_given(raw):
+    raw["kubernetes"].pop("xcom_sidecar_image", None)
+    raw["kubernetes"]["images"] = []
+    [problem] = problems(raw)
+    assert problem.startswith("sandbox.yaml: kubernetes.xcom_sidecar_image: not set")
+    assert "/bin/sh and pgrep" in problem
+
+
+def test_a_wrong_account_id_says_what_to_give(raw):
+    raw["aws"]["account_id"] = 0
+    [problem] = problems(raw)
+    assert problem == ("sandbox.yaml: aws.account_id: expected 12 digits as a quoted string, found number 0; "
+                       "leave it out for the emulator's account (000000000000)")
+
+
+@pytest.mark.parametrize("field", [
+    "aws.region", "kubernetes.namespace", "kubernetes.service_account", "kubernetes.connection_id",
+    "kubernetes.rules", "kubernetes.aws_role.secret", "airflow.connections[0].conn_id",
+    "airflow.connections[0].conn_type", "images[0].context", "aws.s3_buckets[0].name", "aws.ecs_clusters[0].name",
+    "aws.ecr_repositories[0].image",
+])
+def test_a_missing_required_field_is_one_problem_naming_its_path(raw, field):
+    *parents, key = [int(step) if step.isdigit() else step for step in re.findall(r"[^.\[\]]+", field)]
+    holder = raw
+    for step in parents:
+        holder = holder[step]
+    del holder[key]
+    assert problems(raw) == [f"sandbox.yaml: {field}: required field is missing"]
+
+
+def test_a_missing_aws_section_is_one_problem_not_one_per_field_in_it(raw):
+    del raw["aws"]
+    found = problems(raw)
+    assert "sandbox.yaml: aws: required field is missing" in found
+    assert not [p for p in found if p.startswith("sandbox.yaml: aws.")]
+
+
+def test_a_missing_execution_role_is_reported_once_per_task_definition(raw):
+    td = count_numbers(raw)
+    del td["executionRoleArn"]
+    td["containerDefinitions"].append({**copy.deepcopy(td["containerDefinitions"][0]), "name": "second"})
+    assert [p for p in problems(raw) if "executionRoleArn" in p] == [
+        "sandbox.yaml: aws.task_definitions[0].executionRoleArn: awslogs on Fargate needs an execution role: add one "
+        "that may call logs:CreateLogStream and logs:PutLogEvents"]

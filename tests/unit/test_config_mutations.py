@@ -407,3 +407,19 @@ def test_connection_fields_and_secret_values_are_typed(raw):
     assert "expected text, found number 10" in problems_at(raw, "airflow.connections[0].host")[0]
     assert "field names must be text" in problems_at(raw, "airflow.connections[0].extra")[0]
     assert "quote it" in problems_at(raw, "kubernetes.secrets.aws-task-env.AWS_DEFAULT_REGION")[0]
+
+
+@pytest.mark.parametrize("name, path, raw", seed_documents(), ids=[d[0] for d in seed_documents()])
+def test_a_deleted_field_is_reported_once(name, path, raw):
+    """A required field that is missing is one problem: the check of its type that follows says nothing more."""
+    twice = []
+    for what, mutated in mutations(raw):
+        if not what.startswith("del "):
+            continue
+        try:
+            validate_config(mutated, path)
+        except ConfigError as exc:
+            fields = [p.split(": ", 2)[1] for p in exc.problems]
+            twice += [f"{what}: {field} ({fields.count(field)} times)" for field in sorted(set(fields))
+                      if fields.count(field) > 1]
+    assert not twice, f"fields reported more than once in {name}:\n" + "\n".join(twice)

@@ -1,7 +1,13 @@
 """Unit tests of the ECS fidelity patch's translation functions (no Docker)."""
 
 import importlib.util
+import io
+import json
 import pathlib
+import queue
+import struct
+import types
+import uuid
 
 import pytest
 
@@ -247,3 +253,207 @@ def test_host_access_is_refused_on_any_launch_type_unless_allowed(monkeypatch):
     assert "set ECS_ALLOW_HOST_ACCESS=true" in fidelity.refusal(td, "EC2")  # ... but this emulator runs none
     monkeypatch.setenv("ECS_ALLOW_HOST_ACCESS", "true")
     assert fidelity.refusal(td, "EC2") is None
+
+
+# ── awslogs: a container's Docker log -> CloudWatch events ─────────────────
+
+T0 = 1714564800 * 1_000_000_000  # 2024-05-01T12:00:00Z in nanoseconds
+
+
+def stamped(line, nanos=0, stamp="2024-05-01T12:00:00"):
+    """A frame as `docker logs --timestamps` sends it, ``nanos`` after ``stamp``."""
+    return f"{stamp}.{nanos:09d}Z ".encode() + line
+
+
+@pytest.mark.parametrize("prefix, nanos", [
+    (b"2024-05-01T12:00:00.123456789Z ", T0 + 123_456_789),
+    (b"2024-05-01T12:00:00.5Z ", T0 + 500_000_000),
+    (b"2024-05-01T12:00:00Z ", T0),
+    (b"2024-05-01T14:00:00.000000001+02:00 ", T0 + 1),
+    (b"2024-05-01T10:30:00.000000000-01:30 ", T0),
+])
+def test_docker_timestamp_becomes_nanoseconds_since_the_epoch(prefix, nanos):
+    assert fidelity.parse_docker_log_line(prefix + b"hello world\n") == (nanos, b"hello world\n")
+
+
+def test_a_frame_without_a_docker_timestamp_is_refused():
+    with pytest.raises(ValueError, match="no Docker timestamp"):
+        fidelity.parse_docker_log_line(b"hello\n")
+
+
+def _multiplexed(*frames):
+    return b"".join(struct.pack(">BxxxL", stream, len(data)) + data for stream, data in frames)
+
+
+def test_frames_keep_the_stream_they_came_from():
+    body = io.BytesIO(_multiplexed((1, b"out\n"), (2, b"err\n"), (1, b""), (3, b"note\n")))
+
+    def read(size):  # a socket gives fewer bytes than asked for
+        return body.read(min(size, 3))
+    assert list(fidelity.read_frames(read)) == [(1, b"out\n"), (2, b"err\n"), (3, b"note\n")]
+
+
+def test_a_stream_cut_inside_a_frame_ends_the_frames():
+    body = io.BytesIO(_multiplexed((1, b"whole\n"), (2, b"cut off\n"))[:-3])
+    assert list(fidelity.read_frames(body.read)) == [(1, b"whole\n")]
+
+
+def events(*frames):
+    return list(fidelity.awslogs_events(frames))
+
+
+def test_an_event_is_a_line_without_its_newline_and_an_empty_line_is_none():
+    assert events((1, stamped(b"one\n", 1)), (1, stamped(b"\n", 2)), (2, stamped(b"two\r\n", 3)),
+                  (1, stamped(b"caf\xc3\xa9 \xff\n", 4))) == [
+        (T0 + 1, "one"), (T0 + 3, "two\r"), (T0 + 4, "café \ufffd")]
+
+
+def test_pieces_of_a_long_line_are_joined_per_stream_with_the_first_ones_time():
+    # json-file splits at 16 KiB; the awslogs driver would have had the line whole.
+    head, tail = b"a" * 16384, b"b" * 100
+    assert events((1, stamped(head, 1)), (2, stamped(b"meanwhile\n", 2)), (1, stamped(tail + b"\n", 1))) == [
+        (T0 + 2, "meanwhile"), (T0 + 1, "a" * 16384 + "b" * 100)]
+
+
+def test_a_line_longer_than_an_event_is_split_as_the_awslogs_driver_does():
+    size = fidelity.MAX_EVENT_BYTES
+    pieces = [b"x" * 16384] * 40 + [b"y" * 10 + b"\n"]     # 655370 bytes and a newline
+    found = events(*[(1, stamped(piece, 7)) for piece in pieces])
+    assert [len(message) for _, message in found] == [size, size, 40 * 16384 + 10 - 2 * size]
+    assert {timestamp for timestamp, _ in found} == {T0 + 7}
+    assert events((1, stamped(b"z" * size + b"\n"))) == [(T0, "z" * size)]
+
+
+def test_output_left_without_a_newline_is_the_last_event_and_docker_notes_are_not_output():
+    assert events((3, b"Error grabbing logs: gone\n"), (2, stamped(b"err\n", 1)), (1, stamped(b"no newline", 2))) == [
+        (T0 + 1, "err"), (T0 + 2, "no newline")]
+
+
+def test_a_line_still_in_pieces_when_the_stream_breaks_is_not_an_event():
+    def frames():
+        yield 1, stamped(b"done\n", 1)
+        yield 1, stamped(b"half a li", 2)
+        raise ConnectionError("daemon went away")
+
+    found = []
+    with pytest.raises(ConnectionError):
+        for event in fidelity.awslogs_events(frames()):
+            found.append(event)
+    assert found == [(T0 + 1, "done")]
+
+
+def test_stderr_logged_after_stdout_it_preceded_is_put_first():
+    # The issue's task: one line to stderr, then 31 to stdout, within the same millisecond; Docker
+    # logged the stderr line last but stamped it first.
+    docker_order = [(T0 + 10_000 + i, f"out {i}") for i in range(1, 32)] + [(T0 + 5_000, "err")]
+    put = fidelity.log_events_in_written_order(docker_order)
+    assert [e["message"] for e in put] == ["err"] + [f"out {i}" for i in range(1, 32)]
+    assert {e["timestamp"] for e in put} == {T0 // 1_000_000}
+
+
+def test_events_are_put_in_milliseconds_in_timestamp_then_docker_order():
+    put = fidelity.log_events_in_written_order(
+        [(T0 + 2_999_999, "b"), (T0 + 1_000_000, "a"), (T0 + 2_000_000, "same time, logged first"),
+         (T0 + 2_000_000, "same time, logged second")])
+    ms = T0 // 1_000_000
+    assert put == [{"timestamp": ms + 1, "message": "a"},
+                   {"timestamp": ms + 2, "message": "same time, logged first"},
+                   {"timestamp": ms + 2, "message": "same time, logged second"},
+                   {"timestamp": ms + 2, "message": "b"}]
+
+
+def test_batches_are_handed_on_whole_when_the_stream_is_quiet_or_ends():
+    q = queue.Queue()
+    for item in ("a", "b", None):
+        q.put(item)
+    assert list(fidelity.settled_batches(q, settle=5, longest=5)) == [["a", "b"]]
+    for item in ("a", "b", None):
+        q.put(item)
+    assert list(fidelity.settled_batches(q, settle=5, longest=0)) == [["a"], ["b"]]
+
+
+# With ministack installed (the emulator's image, or a venv with localstack/requirements.txt): the
+# forwarder, the completion at stop and MiniStack's Logs store together.
+
+class _FakeDockerAPI:
+    """docker-py's APIClient as _docker_log_frames uses it, serving one container's log."""
+
+    def __init__(self, *frames):
+        self.body, self.asked = _multiplexed(*frames), []
+
+    def _url(self, path, *args):
+        return path.format(*args)
+
+    def _get(self, url, stream, params):
+        self.asked.append((url, params))
+        return types.SimpleNamespace(raw=io.BytesIO(self.body), close=lambda: None)
+
+    def _raise_for_status(self, response):
+        pass
+
+    def _get_raw_response_socket(self, response):
+        return None
+
+    def _disable_socket_timeout(self, socket):
+        pass
+
+
+@pytest.fixture
+def ministack_logs(monkeypatch):
+    ecs = pytest.importorskip("ministack.services.ecs", reason="ministack is not installed in this venv")
+    from ministack.services import cloudwatch_logs
+
+    monkeypatch.setattr(fidelity, "ecs", ecs)
+    arn = f"arn:aws:ecs:us-east-1:000000000000:task/unit/{uuid.uuid4().hex}"
+    cdef = {"name": "app", "logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": f"/unit/{uuid.uuid4().hex}", "awslogs-stream-prefix": "ecs",
+        "awslogs-create-group": "true"}}}
+    config = ecs._awslogs_config(cdef, arn.rsplit("/", 1)[-1], "c0ffee")
+
+    def stored():
+        with ecs.request_scope("000000000000", "us-east-1"):
+            status, _, body = cloudwatch_logs._get_log_events({
+                "logGroupName": config["group"], "logStreamName": config["stream"], "startFromHead": True})
+        assert status == 200, body
+        return [(e["timestamp"], e["message"]) for e in json.loads(body)["events"]]
+    return types.SimpleNamespace(arn=arn, cdef=cdef, config=config, stored=stored)
+
+
+ISSUE_FRAMES = [(1, stamped(f"out {i}\n".encode(), 10_000 + i)) for i in range(1, 32)] + [
+    (2, stamped(b"err\n", 5_000))]
+
+
+def test_the_forwarder_stores_what_docker_logged_in_the_order_written(ministack_logs):
+    api = _FakeDockerAPI(*ISSUE_FRAMES)
+    container = types.SimpleNamespace(id="c0ffee", client=types.SimpleNamespace(api=api))
+    fidelity._forward_awslogs(container, ministack_logs.config, "000000000000", "us-east-1")
+
+    assert ministack_logs.stored() == [(T0 // 1_000_000, m) for m in ["err"] + [f"out {i}" for i in range(1, 32)]]
+    assert api.asked == [("/containers/{0}/logs".format("c0ffee"), {
+        "stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1, "tail": "all"})]
+
+
+def test_the_stop_adds_what_the_forwarder_missed_once_and_in_place(ministack_logs):
+    # The forwarder stored ten stdout lines; the stderr line Docker logged after all of them was
+    # stamped a millisecond earlier, so the store merges it in before them. (Within one millisecond
+    # a batch stored later goes after what is there: why the forwarder waits for a quiet moment.)
+    frames = [(1, stamped(f"out {i}\n".encode(), 1_000_000 + i)) for i in range(1, 32)] + [
+        (2, stamped(b"err\n", 5_000)), (1, stamped(b"after\n", 0, "2024-05-01T12:00:01"))]
+    config, key = ministack_logs.config, (ministack_logs.config["group"], ministack_logs.config["stream"])
+    forwarded = list(fidelity.awslogs_events(frames[:10]))
+    with fidelity.ecs.request_scope("000000000000", "us-east-1"):
+        fidelity.ecs._ensure_awslogs_stream(config)
+        fidelity._put_awslogs_events(config, forwarded)
+    fidelity._emitted[key] = len(forwarded)
+
+    docker = types.SimpleNamespace(api=_FakeDockerAPI(*frames))
+    fidelity._complete_awslogs(ministack_logs.arn, {"app": "c0ffee"}, {"app": ministack_logs.cdef}, docker)
+
+    ms = T0 // 1_000_000
+    assert ministack_logs.stored() == [(ms, "err")] + [(ms + 1, f"out {i}") for i in range(1, 32)] + [
+        (ms + 1000, "after")]
+    assert docker.api.asked[0][1]["follow"] == 0
+    # A forwarder still running after the stop stores nothing more.
+    container = types.SimpleNamespace(id="c0ffee", client=types.SimpleNamespace(api=_FakeDockerAPI(*frames)))
+    fidelity._forward_awslogs(container, config, "000000000000", "us-east-1")
+    assert len(ministack_logs.stored()) == 33

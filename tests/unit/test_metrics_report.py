@@ -206,3 +206,58 @@ def test_store_knows_which_runs_the_sampler_watched_whole(tmp_path):
     assert again.watched(110.0, 190.0) and again.watched(300.0, 320.0)
     assert not again.watched(190.0, 310.0)   # the sampler was down in between
     assert not again.watched(90.0, 120.0)    # the run began before the sampler
+
+
+# ── why tries went unmeasured: the watches' records (health.py) for the run's window ──
+def pod_watch_failing(until=None, ended_by=None) -> dict:
+    return {"what": "pod watch", "backends": ["k8s"], "state": "failing", "since": at(-40), "until": until,
+            "reasons": ["the cluster's certificate did not verify (CERTIFICATE_VERIFY_FAILED)"],
+            "detail": None, "ended_by": ended_by}
+
+
+def test_note_names_the_pod_watch_failure_during_the_run_not_a_guess():
+    built = report.build(DAG_RUN, TIS, [ecs_record()], DEFAULT_PRICES, interval=0.5, sampler_up=True,
+                         failures=[pod_watch_failing(until=at(70), ended_by="the kubeconfig written at 00:01:09 UTC "
+                                                                            "was loaded at 00:01:10 UTC")])
+    assert built["sampler"]["note"] == (
+        "1 pod try of this run was not measured: the pod watch was failing during this run "
+        "(from 23:59:20 UTC to 00:01:10 UTC): the cluster's certificate did not verify (CERTIFICATE_VERIFY_FAILED); "
+        "it ended when the kubeconfig written at 00:01:09 UTC was loaded at 00:01:10 UTC")
+
+
+def test_each_unmeasured_try_says_why_from_the_failures_during_its_own_times():
+    early = {**pod_watch_failing(until=at(50)), "reasons": ["the API server is not reachable"]}
+    late = {**pod_watch_failing(), "since": at(85)}
+    rows = rows_by(report.build(DAG_RUN, TIS, [ecs_record(), pod_record_try1()], DEFAULT_PRICES, interval=0.5,
+                                sampler_up=True, failures=[early, late]))
+    # transform try 2 ran 60..90 (Airflow's times): the failure from 85 on concerns it, the one up to 50 not.
+    assert rows[("transform", 2)]["reason"] == (
+        "the pod watch was failing during this try (from 00:01:25 UTC on, and still now): "
+        "the cluster's certificate did not verify (CERTIFICATE_VERIFY_FAILED)")
+    assert rows[("transform", 1)]["reason"] is None and rows[("extract", 1)]["reason"] is None   # measured
+    assert rows[("notify", 1)]["reason"] is None                                                   # no backend
+
+
+def test_note_counts_each_backend_a_failure_explains():
+    sampling = {"what": "cgroup sampling", "backends": ["ecs", "k8s"], "state": "failing", "since": at(5),
+                "until": None, "reasons": ["no cgroup filesystem at /host/cgroup"], "detail": None, "ended_by": None}
+    note = build([], tis=TIS)["sampler"]["note"]
+    assert note.startswith("no ECS task or pod of this run was measured")   # nothing known: the generic text
+    note = report.build(DAG_RUN, TIS, [], DEFAULT_PRICES, interval=0.5, sampler_up=True,
+                        failures=[sampling])["sampler"]["note"]
+    assert note.startswith("1 ECS task try and 1 pod try of this run were not measured: the cgroup sampling was "
+                           "failing during this run (from 00:00:05 UTC on, and still now): no cgroup filesystem")
+
+
+def test_a_failure_of_another_backends_watch_explains_nothing():
+    built = report.build(DAG_RUN, TIS[:1], [], DEFAULT_PRICES, interval=0.5, sampler_up=True,
+                         failures=[pod_watch_failing()])
+    assert built["sampler"]["note"].startswith("no ECS task or pod of this run was measured")
+
+
+def test_unmeasured_tries_no_failure_explains_are_counted_apart():
+    built = report.build(DAG_RUN, TIS, [pod_record_try1()], DEFAULT_PRICES, interval=0.5, sampler_up=True,
+                         failures=[pod_watch_failing()])
+    note = built["sampler"]["note"]
+    assert note.startswith("1 pod try of this run was not measured: the pod watch was failing during this run")
+    assert note.endswith("; 1 ECS task try was not measured for a reason the metrics service did not record")

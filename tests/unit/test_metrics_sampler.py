@@ -406,3 +406,57 @@ def test_pod_times_within_the_kubelets_seconds_come_from_the_samples():
     # Samples outside the kubelet's seconds do not stretch them by more than the second it truncated.
     assert refine_to_samples(10.0, 10.0, [[8.0, 0, 0], [12.0, 1e9, 0]]) == (10.0, 11.0)
     assert refine_to_samples(10.0, 12.0, [[10.2, 0, 0], [10.4, 0, 0]]) == (10.0, 12.0)  # no CPU: unchanged
+
+
+# ── what the sampler could not do, recorded for the reports ───────────────
+class FailingEcs(FakeEcs):
+    """The emulator restarting: its API refuses connections until `answers` is set."""
+
+    def __init__(self, tasks):
+        super().__init__(tasks)
+        self.answers = False
+
+    def list_clusters(self):
+        if not self.answers:
+            raise ConnectionError('Could not connect to the endpoint URL: "http://localstack:4566/"')
+        return super().list_clusters()
+
+
+def test_ecs_api_failing_is_recorded_with_its_time_until_it_answers_again(env):
+    env.ecs = FailingEcs({TASK_ARN: ECS_TASK})
+    sampler = env.sampler()
+    set_cgroup(env.root, f"ecs/{TASK}", cpu_ns=100_000_000, usage=MIB, pids=1)
+    env.round_at(sampler, 0.0)
+    health = sampler.ecs_lookup_health
+    assert (health.state, health.since) == ("failing", T0)
+    assert health.failure == ("the emulator's ECS API did not answer (ConnectionError: Could not connect to the "
+                              'endpoint URL: "http://localstack:4566/")')
+    assert env.store.get("ecs", TASK).identity is None
+    env.ecs.answers = True
+    env.round_at(sampler, 1.0)
+    assert health.state == "ok" and env.store.get("ecs", TASK).identity["task_id"] == "load"
+    assert [(p["since"], p["until"]) for p in health.during(T0, T0 + 1)] == [(T0, T0 + 1.0)]
+
+
+def test_ecs_api_back_while_no_task_runs_is_noticed(env):
+    env.ecs = FailingEcs({TASK_ARN: ECS_TASK})
+    sampler = env.sampler()
+    set_cgroup(env.root, f"ecs/{TASK}", cpu_ns=0, pids=1)
+    env.round_at(sampler, 0.0)
+    remove_cgroup(env.root, f"ecs/{TASK}")
+    env.round_at(sampler, 0.5)
+    assert sampler.tracked == {} and sampler.ecs_lookup_health.state == "failing"
+    env.ecs.answers = True
+    env.round_at(sampler, 6.0)                 # no task to look up: the sampler asks the API itself
+    assert sampler.ecs_lookup_health.state == "ok"
+
+
+def test_no_cgroup_tree_is_recorded_not_taken_for_an_idle_sandbox(env, tmp_path):
+    env.tree = CgroupFs(tmp_path / "not-mounted")
+    sampler = env.sampler()
+    env.round_at(sampler, 0.0)
+    assert sampler.sampling_health.state == "failing"
+    assert sampler.sampling_health.problem() == (
+        f"cgroup sampling failing since 22:13:20 UTC: no cgroup filesystem at {tmp_path / 'not-mounted'} "
+        "(neither v2's cgroup.controllers nor v1's cpuacct/): compose mounts the host's /sys/fs/cgroup there")
+    assert CgroupFs(env.root).problem() is None   # the other tests' v1 tree

@@ -109,7 +109,18 @@ def test_compose_env_mounts_empty_dir_for_absent_plugins_and_include(tmp_path):
         "SANDBOX_PLUGINS_DIR": str(project_mod.EMPTY_DIR),
         "SANDBOX_INCLUDE_DIR": str(project_mod.EMPTY_DIR),
         "SANDBOX_AIRFLOW_IMAGE": AIRFLOW_IMAGE,
+        "SANDBOX_AIRFLOW_DB": f"airflow_{project_mod.Project(tmp_path, False).world}",
+        "SANDBOX_EMULATOR_STATE": f"/var/lib/ministack/projects/{project_mod.Project(tmp_path, False).world}",
     }
+
+
+def test_each_project_has_a_world_of_its_own_and_the_checkouts_keeps_the_old_names(tmp_path):
+    one, two = make_project(tmp_path / "sales-rollup"), make_project(tmp_path / "other" / "sales-rollup")
+    assert re.fullmatch(r"sales_rollup_[0-9a-f]{8}", one.world)
+    assert one.world != two.world  # same folder name, other path
+    assert one.world == Project(tmp_path / "sales-rollup", is_default=False).world
+    own = project_mod.Project(project_mod.ROOT, is_default=True).compose_env()
+    assert (own["SANDBOX_AIRFLOW_DB"], own["SANDBOX_EMULATOR_STATE"]) == ("airflow", "/var/lib/ministack")
 
 
 def test_compose_env_mounts_the_projects_plugins_and_include(tmp_path):

@@ -77,4 +77,15 @@ def test_inputs_follow_the_project_and_every_file_its_images_are_built_from(tmp_
     assert sorted(k for k in after if after[k] != before[k]) == [
         f"image input {project / 'images' / 'qc'}/", "requirements.txt"]
     other = Settings({"SANDBOX_PROJECT": str(project), "AIRFLOW_PORT": "9090"})
-    assert provenance.inputs(other)["settings (.env)"] != after["settings (.env)"]
+    changed = provenance.inputs(other)
+    assert sorted(k for k in changed if changed[k] != after.get(k)) == ["setting AIRFLOW_PORT"]
+
+
+def test_a_compose_variable_set_only_in_the_environment_is_an_input(tmp_path, monkeypatch):
+    (tmp_path / "compose.yaml").write_text("services: {m: {environment: {I: ${SANDBOX_METRICS_INTERVAL:-0.25}}}}\n")
+    monkeypatch.setattr(provenance, "COMPOSE_FILE", tmp_path / "compose.yaml")
+    monkeypatch.delenv("SANDBOX_METRICS_INTERVAL", raising=False)
+    settings = Settings({"SANDBOX_PROJECT": ""})
+    assert "setting SANDBOX_METRICS_INTERVAL" not in provenance.inputs(settings)
+    monkeypatch.setenv("SANDBOX_METRICS_INTERVAL", "1")
+    assert "setting SANDBOX_METRICS_INTERVAL" in provenance.inputs(settings)

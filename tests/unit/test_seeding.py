@@ -6,7 +6,8 @@ import pytest
 from sandbox.core.airflow_api import _same_field
 from sandbox.host.settings import ROOT
 from sandbox.seeding.config import load_config
-from sandbox.seeding.seed_airflow import connection_body, with_airflow_role
+from sandbox.seeding.seed_airflow import (EMULATOR_CLIENT_CONFIG, connection_body, generated_connections,
+                                          with_airflow_role, with_emulator_retries)
 from sandbox.seeding.seed_aws import _contains, trust_policy
 from sandbox.seeding.seed_k8s import secret_values
 
@@ -80,3 +81,24 @@ def test_connection_extra_is_sent_as_json_and_compared_parsed():
     assert body == {"connection_id": "aws_default", "conn_type": "aws", "extra": '{"a": "x", "b": 1}'}
     assert _same_field('{"b": 1, "a": "x"}', body["extra"])
     assert not _same_field('{"a": "x"}', body["extra"])
+
+
+def test_aws_default_is_generated_for_a_project_that_does_not_declare_it():
+    config = load_config(ROOT / "sandbox.yaml")
+    assert generated_connections(config) == []  # the checkout's project declares its own
+    config.connections = [c for c in config.connections if c["conn_id"] != "aws_default"]
+    config.region = "eu-west-1"
+    (conn,) = generated_connections(config)
+    assert conn["conn_id"] == "aws_default" and conn["conn_type"] == "aws"
+    assert with_airflow_role(conn, config)["extra"] == {
+        "region_name": "eu-west-1", "endpoint_url": "http://localstack:4566",
+        "role_arn": "arn:aws:iam::000000000000:role/airflow-runner"}
+
+
+def test_aws_connections_retry_connection_errors_unless_they_configure_their_clients():
+    conn = with_emulator_retries({"conn_id": "a", "conn_type": "aws", "extra": {"region_name": "x"}})
+    assert conn["extra"] == {"region_name": "x", "config_kwargs": EMULATOR_CLIENT_CONFIG}
+    assert EMULATOR_CLIENT_CONFIG["retries"]["mode"] == "standard"  # legacy mode gives up within seconds
+    own = {"conn_id": "a", "conn_type": "aws", "extra": {"config_kwargs": {"read_timeout": 5}}}
+    assert with_emulator_retries(own) == own
+    assert with_emulator_retries({"conn_id": "pg", "conn_type": "postgres"}) == {"conn_id": "pg", "conn_type": "postgres"}

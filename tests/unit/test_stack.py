@@ -69,7 +69,8 @@ def test_the_sdk_config_assumes_the_airflow_role(tmp_path, monkeypatch):
     parsed = configparser.ConfigParser()
     parsed.read(stack.SDK_CONFIG)
     assert dict(parsed["default"]) == {"region": "us-east-1", "role_arn": "arn:aws:iam::000000000000:role/airflow-runner",
-                                       "source_profile": "sandbox-source", "role_session_name": "airflow"}
+                                       "source_profile": "sandbox-source", "role_session_name": "airflow",
+                                       "retry_mode": "standard", "max_attempts": "10"}
     config.airflow_role = None
     stack.write_sdk_config(config)
     parsed = configparser.ConfigParser()

@@ -29,10 +29,16 @@ def test_qc_runs_on_ecs_and_kubernetes_and_both_agree(airflow_api, aws_session):
 
 
 def test_astro_settings_were_applied_with_their_extras(airflow_api):
+    conn = airflow_api.get_connection("lims_api")
+    assert (conn["conn_type"], conn["host"], json.loads(conn["extra"])) == (
+        "http", "lims.example.internal", {"timeout": 30, "verify": True})
+    # Not declared by the project: generated, acting as this project's aws.airflow_role.
     conn = airflow_api.get_connection("aws_default")
-    # role_arn added by the sandbox: the connection acts as aws.airflow_role.
+    # config_kwargs added too: botocore retries refused connections (an emulator restarting).
     assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566",
-                                         "role_arn": "arn:aws:iam::000000000000:role/genomics-airflow"}
+                                         "role_arn": "arn:aws:iam::000000000000:role/genomics-airflow",
+                                         "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10},
+                                                           "connect_timeout": 5}}
     assert airflow_api.get_variable("genomics_bucket") == "genomics-lab"
     pool = airflow_api.get("pools/genomics_qc")
     assert (pool["slots"], pool["description"]) == (4, "QC tasks at once")

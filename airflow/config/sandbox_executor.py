@@ -1,0 +1,61 @@
+"""Airflow's LocalExecutor without a race that fails resumed deferrable tasks (Airflow 3.3.2).
+
+A deferrable task's first process exits when it defers, and the executor reports SUCCESS for that
+try. When the trigger fires at once (an ECS task that has already stopped), the task is queued and
+running again before the scheduler reads that report; the scheduler then takes it for a task killed
+behind its back and fails it, and the resumed process gets HTTP 409 "TI was not in the running state"
+when it finishes. Airflow ignores such a report only while the task is SCHEDULED (apache/airflow
+#66431); QUEUED and RUNNING are apache/airflow #67287 and #72716, fixed upstream in #68741 and #72767.
+
+The report is recognised as upstream's fix does: SUCCESS for the same try of a task instance that is
+queued or running again with `next_method` set, which only a resume from deferral sets. Such a
+report is dropped before the scheduler sees it. Remove this module (and AIRFLOW__CORE__EXECUTOR's
+reference to it in compose.yaml) once the Airflow the sandbox runs has that fix.
+"""
+from __future__ import annotations
+
+import logging
+
+from airflow.executors.local_executor import LocalExecutor
+from airflow.models.taskinstancekey import TaskInstanceKey
+from airflow.utils.state import TaskInstanceState
+
+log = logging.getLogger(__name__)
+
+RESUMED_STATES = {TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED, TaskInstanceState.RUNNING}
+
+
+def is_stale_defer_exit(event_state, event_try_number: int, ti_state, ti_try_number: int, ti_next_method) -> bool:
+    """Whether an executor event is the deferring process's exit, read after the task resumed."""
+    return (event_state == TaskInstanceState.SUCCESS and ti_state in RESUMED_STATES
+            and ti_try_number == event_try_number and ti_next_method is not None)
+
+
+class SandboxLocalExecutor(LocalExecutor):
+    def get_event_buffer(self, dag_ids=None):
+        events = super().get_event_buffer(dag_ids)
+        candidates = [key for key, (state, _) in events.items()
+                      if isinstance(key, TaskInstanceKey) and state == TaskInstanceState.SUCCESS]
+        if candidates:
+            for key in self._stale_defer_exits(candidates):
+                log.info("Ignoring the executor's success for %s: it is the exit of the process that deferred, "
+                         "and the task has resumed since", key)
+                events.pop(key, None)
+        return events
+
+    @staticmethod
+    def _stale_defer_exits(keys: list[TaskInstanceKey]) -> list[TaskInstanceKey]:
+        from sqlalchemy import select, tuple_
+
+        from airflow.models.taskinstance import TaskInstance as TI
+        from airflow.utils.session import create_session
+
+        wanted = {key.primary: key for key in keys}
+        with create_session() as session:
+            rows = session.execute(
+                select(TI.dag_id, TI.task_id, TI.run_id, TI.map_index, TI.state, TI.try_number, TI.next_method)
+                .where(tuple_(TI.dag_id, TI.task_id, TI.run_id, TI.map_index).in_(list(wanted)))
+            ).all()
+        found = [(wanted[(r.dag_id, r.task_id, r.run_id, r.map_index)], r) for r in rows]
+        return [key for key, r in found
+                if is_stale_defer_exit(TaskInstanceState.SUCCESS, key.try_number, r.state, r.try_number, r.next_method)]
