@@ -172,6 +172,11 @@ SOURCES = {
             "bc9330496ce7fe7e776a68cb66e519bfc2f6e7ad65fb2187ae5299b00a11baa6",
             "its thread runs ecs_fidelity's _forward_awslogs (looked up in the module when it starts), "
             "and ecs_fidelity finds that thread by its name"),
+        "_build_run_kwargs": (
+            "25f7593b8823a519b55a59f953c8664a6b05ba72fd4a670d9ad4ea3b74cd602d",
+            "ecs_fidelity's _build_run_kwargs keeps what it returns and changes it: it runs its `command` "
+            "(the definition's, overridden) under ecs-stdio and adds a bind to its `volumes`, a list of "
+            "\"source:target:mode\" strings"),
     },
 }
 

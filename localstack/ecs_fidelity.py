@@ -17,9 +17,12 @@ replaces the few functions of ``ministack.services.ecs`` that matter:
 - an image that is neither local nor pullable fails the task with
   ``CannotPullContainerError``;
 - awslogs events carry the time Docker logged each line (MiniStack stamps
-  them when its forwarder reads them), stdout and stderr in the order written,
-  lines joined and split as the awslogs driver does; all are stored before the
-  task reports STOPPED.
+  them when its forwarder reads them), lines joined and split as the awslogs
+  driver does; all are stored before the task reports STOPPED;
+- stdout and stderr interleave as written: each container's command runs under
+  ``ecs-stdio`` (``ecs_stdio.c``, from a read-only volume), which puts its
+  stderr on its stdout pipe; a command that cannot be executed fails the task
+  to start with ECS's ``CannotStartContainerError``, as Docker's refusal did.
 
 Everything else (awslogs stream naming, metadata and credentials endpoints,
 network detection, services) is MiniStack's own code, called unchanged.
@@ -33,6 +36,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import struct
 import threading
 import time
@@ -310,12 +314,13 @@ def awslogs_events(frames):
 
 
 def log_events_in_written_order(events):
-    """PutLogEvents ``logEvents`` for (timestamp_ns, message) pairs, in the order they were written.
+    """PutLogEvents ``logEvents`` for (timestamp_ns, message) pairs, in the order of Docker's stamps.
 
     Docker copies stdout and stderr in two goroutines that stamp a line when they read it and then
     queue for the log file, so a stderr line can be logged after stdout lines stamped later (moby
-    issue 31706). The nanosecond stamps keep the order the container wrote in; equal ones keep
-    Docker's. Timestamps are whole milliseconds, as the awslogs driver sends them.
+    issue 31706); equal stamps keep Docker's order. The stamps are when Docker read a line, not when
+    it was written, so across the two streams even they can be out of order: ecs-stdio puts both on
+    one pipe. Timestamps are whole milliseconds, as the awslogs driver sends them.
     """
     return [{"timestamp": ns // 1_000_000, "message": message}
             for ns, message in sorted(events, key=lambda event: event[0])]
@@ -370,6 +375,80 @@ def settled_batches(events, settle, longest):
                 return
             batch.append(event)
         yield batch
+
+
+# ── Pure translation: stdout and stderr on one pipe (ecs_stdio.c) ──────────
+
+# Docker stamps a stderr line when its own goroutine reads it, which across the two streams is not
+# the order written, even to the nanosecond (log_events_in_written_order sorts what it can). So each
+# container's command runs under ecs-stdio, which gives it one pipe for both. The emulator runs in a
+# container of its own and starts task containers on the host's engine: ecs-stdio reaches them in a
+# Docker volume (compose.yaml's ecs-tools, named in ECS_TOOLS_VOLUME), which the emulator fills from
+# its image at start-up and every task container mounts read-only.
+ECS_STDIO_BUILT = "/opt/localstack/bin/ecs-stdio"   # in the emulator's image (localstack/Dockerfile)
+ECS_TOOLS_DIR = "/var/lib/ecs-tools"                # the volume, in the emulator's container
+ECS_TOOLS_MOUNT = "/.ecs-sandbox"                   # the volume, in a task container
+ECS_STDIO = ECS_TOOLS_MOUNT + "/ecs-stdio"
+
+
+def ecs_tools_volume():
+    """The Docker volume that holds ecs-stdio (ECS_TOOLS_VOLUME), or None: then commands run as they
+    are, and a stderr line may be logged after stdout lines written later."""
+    return os.environ.get("ECS_TOOLS_VOLUME", "").strip() or None
+
+
+def merged_stdio_argv(entry_point, command, image_entrypoint, image_cmd):
+    """The argv Docker runs for a container, as it merges a definition with its image: an
+    ``entryPoint`` replaces the image's ENTRYPOINT and drops its CMD too (Docker's rule for any
+    entrypoint given at create, which the ECS agent relies on); ``command`` (the override's, else the
+    definition's) replaces the CMD. An empty list counts as none given."""
+    if entry_point:
+        return [*entry_point, *(command or [])]
+    return [*(image_entrypoint or []), *(command or image_cmd or [])]
+
+
+def merged_stdio_options(cdef, image_config, volume, binds=None):
+    """docker-py options that run ``cdef``'s command under ecs-stdio, or {} to run it as it is.
+
+    ``cdef`` is the effective definition (a command override applied); ``image_config`` its image's
+    ``Config`` (Entrypoint, Cmd), None when it is not known (not pulled yet): without an entryPoint
+    the argv cannot be known then. An argv that is empty stays unwrapped, for Docker to refuse as
+    before. ``binds``: the ``volumes`` MiniStack already passes (the definition's mountPoints).
+    """
+    if not cdef.get("entryPoint") and image_config is None:
+        return {}
+    image_config = image_config or {}
+    argv = merged_stdio_argv(cdef.get("entryPoint"), cdef.get("command"),
+                             image_config.get("Entrypoint"), image_config.get("Cmd"))
+    if not argv:
+        return {}
+    return {"entrypoint": [ECS_STDIO], "command": argv,
+            "volumes": [*(binds or []), f"{volume}:{ECS_TOOLS_MOUNT}:ro"]}
+
+
+def merges_stdio(attrs):
+    """Whether a container (its ``docker inspect``) runs its command under ecs-stdio."""
+    return ((attrs or {}).get("Config") or {}).get("Entrypoint") == [ECS_STDIO]
+
+
+def exec_failure(frames):
+    """What ecs-stdio said when it could not execute a container's command, or None.
+
+    ``frames``: the container's stderr stream (timestamped frames). Under ecs-stdio everything the
+    command writes goes to stdout, so that stream holds only ecs-stdio's one line, in Docker's words:
+    ``exec: "X": executable file not found in $PATH``.
+    """
+    text = b"".join(parse_docker_log_line(raw)[1] for stream, raw in frames if stream == STDERR)
+    message = text.decode("utf-8", errors="replace").strip()
+    return message if message.startswith('exec: "') and "\n" not in message else None
+
+
+def start_failure_reason(message):
+    """The reason ECS gives (container and task, stop code TaskFailedToStart) when Docker refuses to
+    start a container whose command it cannot execute."""
+    return ("CannotStartContainerError: Error response from daemon: failed to create task for "
+            "container: failed to create shim task: OCI runtime create failed: runc create failed: "
+            f"unable to start container process: {message}: unknown")
 
 
 # ── Runtime: replacements for ministack.services.ecs functions ─────────────
@@ -470,7 +549,39 @@ def _build_run_kwargs(cdef, td, env, port_bindings, network, host_mode, task_id,
     project = os.environ.get("SANDBOX_COMPOSE_PROJECT")
     if project:
         run_kwargs["labels"] = {**(run_kwargs.get("labels") or {}), PROJECT_LABEL: project}
+    volume = ecs_tools_volume()
+    if volume:
+        image_config = None if cdef.get("entryPoint") else _image_config(docker_client, cdef["image"])
+        run_kwargs.update(merged_stdio_options(cdef, image_config, volume, run_kwargs.get("volumes")))
     return run_kwargs
+
+
+def _image_config(docker_client, image):
+    """The image's Config (Entrypoint, Cmd), or None if it is not local: a service's image pinned to a
+    digest is pulled only when its container is created."""
+    try:
+        return docker_client.images.get(image).attrs.get("Config") or {}
+    except Exception as exc:
+        logger.info("ECS: %s is not local (%s): its container's stdout and stderr are logged as "
+                    "Docker reads them", image, exc)
+        return None
+
+
+def install_ecs_stdio(source=ECS_STDIO_BUILT, directory=ECS_TOOLS_DIR):
+    """Copy ecs-stdio from this image into the volume task containers mount. The copy replaces the
+    one an earlier emulator left by a rename, so a task still running that one keeps its file."""
+    target = os.path.join(directory, "ecs-stdio")
+    partial = f"{target}.{os.getpid()}.partial"
+    try:
+        shutil.copyfile(source, partial)
+        os.chmod(partial, 0o755)
+        os.chmod(directory, 0o755)  # a task's `user` may be anyone
+        os.replace(partial, target)
+    except OSError as exc:
+        raise RuntimeError(
+            f"cannot put ecs-stdio ({source}) into {directory}, where the {ecs_tools_volume()} volume "
+            f"(ECS_TOOLS_VOLUME) should be mounted: {exc}. compose.yaml's localstack service mounts it "
+            "there; outside compose, mount a volume there or unset ECS_TOOLS_VOLUME.") from exc
 
 
 def _ensure_images(task, td, docker_client):
@@ -669,12 +780,13 @@ def _start_awslogs_forwarder(container, cdef, task_id):
         _log_threads.setdefault(task_id, []).extend(started)
 
 
-def _docker_log_frames(api, docker_id, follow):
+def _docker_log_frames(api, docker_id, follow, stdout=True, stderr=True):
     """A container's Docker log with timestamps, as (stream type, frame); docker-py's
     ``container.logs`` would drop the stream type. Task containers have no TTY: the stream is
     multiplexed."""
     response = api._get(api._url("/containers/{0}/logs", docker_id), stream=True, params={
-        "stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow), "tail": "all"})
+        "stdout": int(stdout), "stderr": int(stderr), "timestamps": 1, "follow": int(follow),
+        "tail": "all"})
     try:
         api._raise_for_status(response)
         if follow:  # a container may print nothing for longer than the client's timeout
@@ -684,9 +796,17 @@ def _docker_log_frames(api, docker_id, follow):
         response.close()
 
 
+def _output_streams(attrs):
+    """The streams of a container's log that are its command's output: not the stderr of one that
+    runs under ecs-stdio, which holds only ecs-stdio's start failure (ECS logs no line for it)."""
+    return {"stdout": True, "stderr": not merges_stdio(attrs)}
+
+
 def _read_awslogs(container, events):
     try:
-        for event in awslogs_events(_docker_log_frames(container.client.api, container.id, follow=True)):
+        frames = _docker_log_frames(container.client.api, container.id, follow=True,
+                                    **_output_streams(container.attrs))
+        for event in awslogs_events(frames):
             events.put(event)
     except Exception as exc:
         # A line still arriving in pieces is left to _complete_awslogs, which reads it whole.
@@ -741,7 +861,9 @@ def _complete_awslogs(task_arn, ids, cdefs, docker_client):
         if not config:
             continue
         try:
-            events = list(awslogs_events(_docker_log_frames(docker_client.api, docker_id, follow=False)))
+            streams = _output_streams(docker_client.containers.get(docker_id).attrs)
+            events = list(awslogs_events(_docker_log_frames(docker_client.api, docker_id, follow=False,
+                                                            **streams)))
         except Exception as exc:
             logger.debug("ECS: reading %s's log for completion failed: %s", name, exc)
             continue
@@ -771,7 +893,7 @@ def _maybe_mark_stopped(task, docker_client=None):
         return
 
     cdefs = _cdefs(task)
-    essential_exited, all_exited, health = False, True, {}
+    essential_exited, all_exited, health, start_failure = False, True, {}, None
     for name, docker_id in ids.items():
         state = _docker_state(docker_client, docker_id)
         if state is None:
@@ -779,9 +901,15 @@ def _maybe_mark_stopped(task, docker_client=None):
             all_exited = False
             continue
         cdef = cdefs.get(name, {})
+        failure = _start_failure(task, name, docker_client, docker_id, state)
         with _lock(task):
             record = _container_record(task, name)
-            if state.get("Status") in ("exited", "dead"):
+            if failure:
+                # Never started, as far as ECS can tell: a reason and no exit code.
+                record.update(lastStatus="STOPPED", reason=failure)
+                record.pop("exitCode", None)
+                start_failure = start_failure or failure
+            elif state.get("Status") in ("exited", "dead"):
                 exit_code, reason = container_outcome(state)
                 record.update(lastStatus="STOPPED", exitCode=exit_code)
                 if reason:
@@ -796,9 +924,36 @@ def _maybe_mark_stopped(task, docker_client=None):
     with _lock(task):
         task["healthStatus"] = task_health_status(health.values())
 
+    # A container Docker would not have started fails its task, whether essential or not: as a
+    # refused start did before its command ran under ecs-stdio.
+    if start_failure:
+        _stop_in_background(task, start_failure, "TaskFailedToStart")
     # Before RUNNING, an exited container may just be a finished dependency.
-    if essential_exited or (running and all_exited):
+    elif essential_exited or (running and all_exited):
         _stop_in_background(task, ESSENTIAL_EXITED, "EssentialContainerExited")
+
+
+def _start_failure(task, name, docker_client, docker_id, state):
+    """ECS's reason for an exited container whose command ecs-stdio could not execute (exit 127 or
+    126, and its report on stderr), or None. Read once per container: its task's record keeps it."""
+    if state.get("Status") not in ("exited", "dead") or state.get("ExitCode") not in (126, 127):
+        return None
+    with _lock(task):
+        known = task.get("_fidelity_start_failures") or {}
+        if name in known:
+            return known[name]
+    try:
+        failure = None
+        if merges_stdio(docker_client.containers.get(docker_id).attrs):
+            message = exec_failure(list(_docker_log_frames(docker_client.api, docker_id, follow=False,
+                                                           stdout=False)))
+            failure = start_failure_reason(message) if message else None
+    except Exception as exc:  # asked again at the next look
+        logger.debug("ECS: reading %s's stderr failed: %s", docker_id[:12], exc)
+        return None
+    with _lock(task):
+        task.setdefault("_fidelity_start_failures", {})[name] = failure
+    return failure
 
 
 def _begin_stop(task_arn, task, reason, stop_code):
@@ -873,8 +1028,11 @@ def _finish_stop(task_arn, task, exit_code=None):
         task["stoppedAt"] = now
         task["executionStoppedAt"] = task.get("executionStoppedAt") or now
         task.pop("_fidelity_stopping", None)
+        never_started = {n for n, failure in (task.get("_fidelity_start_failures") or {}).items() if failure}
         for container in task.get("containers", []):
             container["lastStatus"] = "STOPPED"
+            if container.get("name") in never_started:
+                continue
             state = states.get(container.get("name"))
             if state:
                 code, reason = container_outcome(state)
@@ -1013,6 +1171,11 @@ def apply():
     """Install the replacements into ministack.services.ecs (idempotent)."""
     global ecs
     check_version()
+    if ecs_tools_volume():
+        install_ecs_stdio()
+    else:
+        logger.warning("ECS_TOOLS_VOLUME is not set: task containers' stderr lines may be logged after "
+                       "stdout lines they preceded")
     from ministack.services import ecs as module
 
     if ecs is module:

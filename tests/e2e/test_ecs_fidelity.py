@@ -515,7 +515,7 @@ def test_stop_task_sigterm_default_action_exits_143(sandbox):
     assert task["stopCode"] == "UserInitiated"
 
 
-# ── 5. missing image ────────────────────────────────────────────────────────
+# ── 5. missing image or executable ──────────────────────────────────────────
 
 def test_unpullable_image_fails_with_cannot_pull_container_error(sandbox):
     image = f"fidelity-test/does-not-exist-{uuid.uuid4().hex[:8]}:latest"
@@ -529,11 +529,35 @@ def test_unpullable_image_fails_with_cannot_pull_container_error(sandbox):
     assert app.get("exitCode") is None
 
 
+# Docker refuses to start a container whose command it cannot execute; the emulator runs each command
+# under ecs-stdio, which reports the same failure in the same words, and ECS's reason follows.
+@pytest.mark.parametrize("fields, refusal", [
+    ({"command": ["no-such-program", "--flag"]},
+     'exec: "no-such-program": executable file not found in $PATH'),
+    ({"entryPoint": ["/no/such/entrypoint"], "command": ["x"]},
+     'exec: "/no/such/entrypoint": stat /no/such/entrypoint: no such file or directory'),
+], ids=["command-not-in-path", "entrypoint-not-a-file"])
+def test_a_command_that_cannot_be_executed_fails_the_task_to_start(sandbox, fields, refusal):
+    td = sandbox.register(sandbox.container("app", **fields))
+    task = sandbox.run_to_stop(td)
+
+    reason = ("CannotStartContainerError: Error response from daemon: failed to create task for container: "
+              "failed to create shim task: OCI runtime create failed: runc create failed: unable to start "
+              f"container process: {refusal}: unknown")
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"] == reason
+    app = containers_by_name(task)["app"]
+    assert app["reason"] == reason
+    assert app.get("exitCode") is None
+    assert sandbox.log_lines(task["taskArn"], "app") == []
+
+
 # ── 6. awslogs: the order a task wrote in ───────────────────────────────────
 
 # One line to stderr, then 31 to stdout, as fast as the shell writes them. Docker copies the two
-# streams separately and can log the stderr line after stdout lines it preceded; EcsRunTaskOperator
-# pushes the last line as its XCom.
+# streams separately and can log the stderr line after stdout lines it preceded (its stamps, 1 ms
+# apart or equal, say the same), so the emulator runs the command under ecs-stdio, one pipe for both;
+# EcsRunTaskOperator pushes the last line as its XCom.
 STDERR_THEN_STDOUT = ('echo "to stderr" >&2; i=1; '
                       'while [ $i -le 31 ]; do echo "to stdout $i"; i=$((i + 1)); done')
 

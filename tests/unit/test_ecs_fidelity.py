@@ -1,5 +1,6 @@
 """Unit tests of the ECS fidelity patch's translation functions (no Docker)."""
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -372,6 +373,223 @@ def test_batches_are_handed_on_whole_when_the_stream_is_quiet_or_ends():
     assert list(fidelity.settled_batches(q, settle=5, longest=0)) == [["a"], ["b"]]
 
 
+# ── stdout and stderr on one pipe: commands run under ecs-stdio ────────────
+
+WRAPPER = ["/.ecs-sandbox/ecs-stdio"]
+
+
+@pytest.mark.parametrize("entry_point, command, image_entrypoint, image_cmd, argv", [
+    # An entryPoint replaces the image's ENTRYPOINT and drops its CMD, with or without a command.
+    (["/bin/sh", "-c"], ["echo hi"], ["/docker-entrypoint.sh"], ["python3"], ["/bin/sh", "-c", "echo hi"]),
+    (["python3", "-V"], None, ["/docker-entrypoint.sh"], ["python3"], ["python3", "-V"]),
+    (["python3", "-V"], [], None, ["ignored"], ["python3", "-V"]),
+    # Without one, the image's ENTRYPOINT stays and a command replaces its CMD ...
+    (None, ["python3", "-c", "x"], ["tini", "--"], ["python3"], ["tini", "--", "python3", "-c", "x"]),
+    (None, ["python3", "-c", "x"], None, ["python3", "/app/run.py"], ["python3", "-c", "x"]),
+    # ... or, with none (an empty list is none), the CMD runs.
+    (None, None, ["tini", "--"], ["python3", "/app/run.py"], ["tini", "--", "python3", "/app/run.py"]),
+    ([], [], None, ["python3", "/app/run.py"], ["python3", "/app/run.py"]),
+    (None, None, ["/entrypoint.sh"], None, ["/entrypoint.sh"]),
+    # Nothing to run: Docker refuses it.
+    (None, None, None, None, []),
+])
+def test_the_argv_is_the_one_docker_makes_of_definition_and_image(entry_point, command, image_entrypoint,
+                                                                   image_cmd, argv):
+    assert fidelity.merged_stdio_argv(entry_point, command, image_entrypoint, image_cmd) == argv
+
+
+def test_the_command_runs_under_ecs_stdio_from_the_volume_read_only():
+    cdef = {"name": "app", "image": "task:1", "command": ["python3", "-c", "print(1)"]}
+    opts = fidelity.merged_stdio_options(cdef, {"Entrypoint": ["tini", "--"], "Cmd": ["python3"]},
+                                         "sbx_ecs-tools", binds=["/data:/mnt/data:rw"])
+    assert opts == {"entrypoint": WRAPPER, "command": ["tini", "--", "python3", "-c", "print(1)"],
+                    "volumes": ["/data:/mnt/data:rw", "sbx_ecs-tools:/.ecs-sandbox:ro"]}
+
+
+def test_an_entrypoint_needs_no_image_config_and_nothing_to_run_stays_unwrapped():
+    shell = {"name": "app", "image": "task:1", "entryPoint": ["/bin/sh", "-c"], "command": ["exit 3"]}
+    assert fidelity.merged_stdio_options(shell, None, "v")["command"] == ["/bin/sh", "-c", "exit 3"]
+    # Without an entryPoint the image decides the argv: not known while it is not pulled.
+    assert fidelity.merged_stdio_options({"name": "app", "command": ["true"]}, None, "v") == {}
+    assert fidelity.merged_stdio_options({"name": "app"}, {"Entrypoint": None, "Cmd": None}, "v") == {}
+
+
+def test_a_container_runs_under_ecs_stdio_when_its_entrypoint_is_it():
+    assert fidelity.merges_stdio({"Config": {"Entrypoint": WRAPPER, "Cmd": ["true"]}})
+    assert not fidelity.merges_stdio({"Config": {"Entrypoint": ["/bin/sh", "-c"]}})
+    assert not fidelity.merges_stdio({"Config": {"Entrypoint": None}})
+    assert not fidelity.merges_stdio({})
+
+
+NOT_FOUND = 'exec: "no-such-program": executable file not found in $PATH'
+
+
+def test_ecs_stdio_s_report_on_stderr_is_what_could_not_run():
+    assert fidelity.exec_failure([(2, stamped(NOT_FOUND.encode() + b"\n"))]) == NOT_FOUND
+    # Everything the command wrote is on stdout; a stderr stream without the report is no failure.
+    assert fidelity.exec_failure([(1, stamped(NOT_FOUND.encode() + b"\n"))]) is None
+    assert fidelity.exec_failure([]) is None
+    assert fidelity.exec_failure([(2, stamped(b"[WARN tini (1)] something\n"))]) is None
+
+
+def test_a_command_that_cannot_run_is_a_start_failure_in_ecs_words():
+    assert fidelity.start_failure_reason(NOT_FOUND) == (
+        "CannotStartContainerError: Error response from daemon: failed to create task for container: "
+        "failed to create shim task: OCI runtime create failed: runc create failed: unable to start "
+        'container process: exec: "no-such-program": executable file not found in $PATH: unknown')
+
+
+def test_ecs_stdio_is_installed_by_a_rename_and_runnable_by_anyone(tmp_path):
+    built, volume = tmp_path / "ecs-stdio", tmp_path / "volume"
+    built.write_bytes(b"new")
+    volume.mkdir(mode=0o700)
+    (volume / "ecs-stdio").write_bytes(b"old")
+    running = open(volume / "ecs-stdio", "rb")   # a task still running the earlier copy
+    fidelity.install_ecs_stdio(str(built), str(volume))
+    assert (volume / "ecs-stdio").read_bytes() == b"new"
+    assert running.read() == b"old"
+    running.close()
+    assert (volume / "ecs-stdio").stat().st_mode & 0o777 == 0o755
+    assert volume.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in volume.iterdir()] == ["ecs-stdio"]
+
+
+def test_a_volume_that_is_not_mounted_stops_the_emulator_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECS_TOOLS_VOLUME", "sbx_ecs-tools")
+    with pytest.raises(RuntimeError) as err:
+        fidelity.install_ecs_stdio(str(tmp_path / "ecs-stdio"), str(tmp_path / "missing"))
+    assert "sbx_ecs-tools" in str(err.value) and "compose.yaml" in str(err.value)
+
+
+class _FakeDockerClient:
+    """docker-py's DockerClient as the run options and the exit checks use it."""
+
+    def __init__(self, images=None, containers=None, api=None):
+        self.api = api
+        self.images = types.SimpleNamespace(get=lambda name: types.SimpleNamespace(attrs=images[name]))
+        self.containers = types.SimpleNamespace(get=lambda docker_id: types.SimpleNamespace(
+            attrs=containers[docker_id]))
+
+    def info(self):
+        return {"NCPU": 4, "CgroupDriver": "systemd"}
+
+
+@pytest.fixture
+def fake_ministack(monkeypatch):
+    """ecs_fidelity with a stand-in for ministack.services.ecs: MiniStack's own run options are the
+    definition's command and its mountPoints as binds, as 1.5.33's _build_run_kwargs gives them."""
+    def ministack_run_kwargs(cdef, td, env, *args):
+        return {"command": cdef.get("command"), "volumes": ["/data:/mnt/data:ro"], "labels": {}}
+    docker = _FakeDockerClient(images={"task:1": {"Config": {"Entrypoint": ["tini", "--"], "Cmd": ["python3"]}}})
+    ecs = types.SimpleNamespace(_get_docker=lambda: docker, resource_lock=lambda *key: contextlib.nullcontext())
+    monkeypatch.setattr(fidelity, "ecs", ecs)
+    monkeypatch.setitem(fidelity._original, "_build_run_kwargs", ministack_run_kwargs)
+    monkeypatch.setattr(fidelity, "_host_cpus", None)
+    monkeypatch.setattr(fidelity, "_cgroup_driver_name", None)
+    monkeypatch.setenv("ECS_TOOLS_VOLUME", "sbx_ecs-tools")
+    return ecs
+
+
+def _run_kwargs(cdef):
+    return fidelity._build_run_kwargs(cdef, {}, {}, {}, "net", False, "0123456789abcdef",
+                                      "arn", "10.0.0.2", "cluster")
+
+
+def test_a_container_is_started_under_ecs_stdio_with_its_volume_added_read_only(fake_ministack):
+    kwargs = _run_kwargs({"name": "app", "image": "task:1", "command": ["python3", "-c", "print(1)"],
+                          "linuxParameters": {"initProcessEnabled": True}})
+    assert kwargs["entrypoint"] == WRAPPER
+    assert kwargs["command"] == ["tini", "--", "python3", "-c", "print(1)"]
+    assert kwargs["volumes"] == ["/data:/mnt/data:ro", "sbx_ecs-tools:/.ecs-sandbox:ro"]
+    assert kwargs["init"] is True   # docker-init runs ecs-stdio, which execs the command
+
+
+def test_without_the_volume_a_container_runs_its_command_as_it_is(fake_ministack, monkeypatch):
+    monkeypatch.delenv("ECS_TOOLS_VOLUME")
+    kwargs = _run_kwargs({"name": "app", "image": "task:1", "entryPoint": ["/bin/sh", "-c"], "command": ["x"]})
+    assert kwargs["entrypoint"] == ["/bin/sh", "-c"] and kwargs["command"] == ["x"]
+    assert kwargs["volumes"] == ["/data:/mnt/data:ro"]
+
+
+def test_an_image_not_pulled_yet_runs_unwrapped(fake_ministack):
+    kwargs = _run_kwargs({"name": "app", "image": "repo@sha256:abc", "command": ["true"]})
+    assert "entrypoint" not in kwargs and kwargs["command"] == ["true"]
+
+
+def test_a_command_override_is_what_runs_under_ecs_stdio(fake_ministack):
+    started = []
+    task = {"taskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/0123456789abcdef", "clusterArn": "c",
+            "containers": [{"name": "app"}], "_fidelity_ids": {}}
+    vars(fake_ministack).update(
+        _container_override_for=lambda overrides, name: next(o for o in overrides if o["name"] == name),
+        _resolve_container_secrets=lambda cdef: {}, _register_metadata=lambda *args: "token",
+        _task_is_active=lambda arn, t: True, _build_run_kwargs=fidelity._build_run_kwargs,
+        _run_docker_container=lambda docker, cdef, kwargs, **options: started.append(kwargs) or
+        types.SimpleNamespace(id="c0ffee"),
+        _attach_started_container=lambda *args: True, _start_awslogs_forwarder=lambda *args: None)
+    cdef = {"name": "app", "image": "task:1", "command": ["python3", "/app/run.py"]}
+    assert fidelity._launch_container(task, {"containerDefinitions": [cdef]}, 0, cdef,
+                                      [{"name": "app", "command": ["python3", "-c", "print(2)"]}],
+                                      fake_ministack._get_docker(), None, "net", "10.0.0.2")
+    assert [(k["entrypoint"], k["command"]) for k in started] == [
+        (WRAPPER, ["tini", "--", "python3", "-c", "print(2)"])]
+
+
+@pytest.mark.parametrize("entrypoint, code, report, outcome", [
+    (WRAPPER, 127, NOT_FOUND, "start failure"),
+    (WRAPPER, 126, 'exec: "/app/run.sh": permission denied', "start failure"),
+    (WRAPPER, 127, None, "exit"),                 # a shell whose last command was not found
+    (["/bin/sh", "-c"], 127, NOT_FOUND, "exit"),  # not under ecs-stdio: its own stderr
+    (WRAPPER, 1, NOT_FOUND, "exit"),
+])
+def test_an_exit_is_a_start_failure_only_when_ecs_stdio_reported_one(fake_ministack, monkeypatch,
+                                                                    entrypoint, code, report, outcome):
+    frames = [(1, stamped(b"some output\n"))] + ([(2, stamped(report.encode() + b"\n"))] if report else [])
+    docker = _FakeDockerClient(api=_FakeDockerAPI(*frames), containers={"c0ffee": {
+        "Config": {"Entrypoint": entrypoint}, "State": {"Status": "exited", "ExitCode": code}}})
+    vars(fake_ministack).update(_task_is_active=lambda arn, t: True)
+    stops = []
+    monkeypatch.setattr(fidelity, "_stop_in_background", lambda task, reason, code: stops.append((reason, code)))
+    task = {"taskArn": "arn:aws:ecs:us-east-1:000000000000:task/c/0123456789abcdef", "lastStatus": "RUNNING",
+            "_fidelity_ids": {"app": "c0ffee"}, "_fidelity_cdefs": {"app": {"name": "app"}},
+            "containers": [{"name": "app", "lastStatus": "RUNNING"}]}
+
+    fidelity._maybe_mark_stopped(task, docker)
+    fidelity._maybe_mark_stopped(task, docker)   # the report is read once
+
+    app = task["containers"][0]
+    if outcome == "start failure":
+        reason = fidelity.start_failure_reason(report)
+        assert app == {"name": "app", "lastStatus": "STOPPED", "reason": reason}   # no exitCode, as ECS
+        assert stops == [(reason, "TaskFailedToStart")] * 2
+        assert [params["stdout"] for _, params in docker.api.asked] == [0]
+    else:
+        assert app == {"name": "app", "lastStatus": "STOPPED", "exitCode": code}
+        assert stops == [("Essential container in task exited", "EssentialContainerExited")] * 2
+
+
+def test_the_stop_reports_a_container_that_never_started_without_an_exit_code(fake_ministack):
+    arn = "arn:aws:ecs:us-east-1:000000000000:task/c/0123456789abcdef"
+    reason = fidelity.start_failure_reason(NOT_FOUND)
+    states = {"c0ffee": {"Status": "exited", "ExitCode": 127}, "cafe": {"Status": "exited", "ExitCode": 0}}
+    docker = types.SimpleNamespace(containers=types.SimpleNamespace(get=lambda docker_id: types.SimpleNamespace(
+        status="exited", attrs={"State": states[docker_id]}, reload=lambda: None)))
+    task = {"taskArn": arn, "lastStatus": "STOPPING", "stopCode": "TaskFailedToStart",
+            "_fidelity_ids": {"app": "c0ffee", "sidecar": "cafe"}, "_fidelity_start_failures": {"app": reason},
+            "containers": [{"name": "app", "lastStatus": "STOPPED", "reason": reason},
+                           {"name": "sidecar", "lastStatus": "RUNNING"}]}
+    metadata = types.SimpleNamespace(set_task_status=lambda *a, **k: None, set_all_container_status=lambda *a: None)
+    vars(fake_ministack).update(
+        _get_docker=lambda: docker, _tasks={arn: task}, _STOP_SEQUENCE=(("DEACTIVATING", False),
+        ("STOPPING", False), ("DEPROVISIONING", True), ("STOPPED", True)), _bump_task_version=lambda t: None,
+        _iso=lambda: "now", ecs_metadata=metadata, _cluster_name_from_arn=lambda a: None,
+        _awslogs_config=lambda *args: None, _record_service_task_failure=lambda t: None)
+
+    assert fidelity._finish_stop(arn, task)
+    assert task["containers"] == [{"name": "app", "lastStatus": "STOPPED", "reason": reason},
+                                  {"name": "sidecar", "lastStatus": "STOPPED", "exitCode": 0}]
+
+
 # With ministack installed (the emulator's image, or a venv with localstack/requirements.txt): the
 # forwarder, the completion at stop and MiniStack's Logs store together.
 
@@ -423,9 +641,21 @@ ISSUE_FRAMES = [(1, stamped(f"out {i}\n".encode(), 10_000 + i)) for i in range(1
     (2, stamped(b"err\n", 5_000))]
 
 
+def _container(api, entrypoint=None):
+    """docker-py's Container as the forwarder uses it: its id, client and ``docker inspect``."""
+    return types.SimpleNamespace(id="c0ffee", client=types.SimpleNamespace(api=api),
+                                 attrs={"Config": {"Entrypoint": entrypoint}})
+
+
+def _docker(api, entrypoint=None):
+    """docker-py's DockerClient as the stop uses it, for the one container c0ffee."""
+    return types.SimpleNamespace(api=api, containers=types.SimpleNamespace(
+        get=lambda docker_id: _container(api, entrypoint)))
+
+
 def test_the_forwarder_stores_what_docker_logged_in_the_order_written(ministack_logs):
     api = _FakeDockerAPI(*ISSUE_FRAMES)
-    container = types.SimpleNamespace(id="c0ffee", client=types.SimpleNamespace(api=api))
+    container = _container(api)
     fidelity._forward_awslogs(container, ministack_logs.config, "000000000000", "us-east-1")
 
     assert ministack_logs.stored() == [(T0 // 1_000_000, m) for m in ["err"] + [f"out {i}" for i in range(1, 32)]]
@@ -446,7 +676,7 @@ def test_the_stop_adds_what_the_forwarder_missed_once_and_in_place(ministack_log
         fidelity._put_awslogs_events(config, forwarded)
     fidelity._emitted[key] = len(forwarded)
 
-    docker = types.SimpleNamespace(api=_FakeDockerAPI(*frames))
+    docker = _docker(_FakeDockerAPI(*frames))
     fidelity._complete_awslogs(ministack_logs.arn, {"app": "c0ffee"}, {"app": ministack_logs.cdef}, docker)
 
     ms = T0 // 1_000_000
@@ -454,6 +684,18 @@ def test_the_stop_adds_what_the_forwarder_missed_once_and_in_place(ministack_log
         (ms + 1000, "after")]
     assert docker.api.asked[0][1]["follow"] == 0
     # A forwarder still running after the stop stores nothing more.
-    container = types.SimpleNamespace(id="c0ffee", client=types.SimpleNamespace(api=_FakeDockerAPI(*frames)))
+    container = _container(_FakeDockerAPI(*frames))
     fidelity._forward_awslogs(container, config, "000000000000", "us-east-1")
     assert len(ministack_logs.stored()) == 33
+
+
+def test_under_ecs_stdio_the_log_is_stdout_alone_and_the_report_no_event(ministack_logs):
+    # The forwarder and the completion at stop read the same stream: what the forwarder stored is a
+    # first part of what the completion reads, so it adds only the rest.
+    api = _FakeDockerAPI((1, stamped(b"one\n", 1)), (1, stamped(b"two\n", 2)))
+    fidelity._forward_awslogs(_container(api, WRAPPER), ministack_logs.config, "000000000000", "us-east-1")
+    docker = _docker(_FakeDockerAPI((1, stamped(b"one\n", 1)), (1, stamped(b"two\n", 2))), WRAPPER)
+    fidelity._complete_awslogs(ministack_logs.arn, {"app": "c0ffee"}, {"app": ministack_logs.cdef}, docker)
+
+    assert [m for _, m in ministack_logs.stored()] == ["one", "two"]
+    assert [(params["stdout"], params["stderr"]) for _, params in api.asked + docker.api.asked] == [(1, 0), (1, 0)]
