@@ -88,16 +88,40 @@ def save_changed(services, save_state, encode):
     return saved
 
 
-def _save_loop():
+_save_lock = threading.Lock()  # the saver and save_now never write one service at once
+
+
+def _save(names=None):
     from ministack import app
     from ministack.core import persistence
 
+    services = app._build_persistence_save_dict()
+    if names is not None:
+        services = {k: v for k, v in services.items() if k in names}
+    with _save_lock:
+        return save_changed(services, persistence.save_state, persistence._json_default)
+
+
+def _save_loop():
     while True:
         time.sleep(SAVE_EVERY_SECONDS)
         try:
-            save_changed(app._build_persistence_save_dict(), persistence.save_state, persistence._json_default)
+            _save()
         except Exception as exc:
             logger.warning("durability: periodic save failed: %s", exc)
+
+
+def _register_session(access_key, session):
+    """STS session credentials are written before the caller gets them: on AWS issued credentials
+    never vanish, and a client holding ones issued in the seconds before a crash (a deferred
+    operator's trigger) would otherwise be refused after it ("The security token included in the
+    request is invalid")."""
+    _original["sts.register_session"](access_key, session)
+    if _saver is not None:  # not before the saved state is back: it would be written over
+        try:
+            _save({"sts"})
+        except Exception as exc:
+            logger.warning("durability: saving sts failed: %s", exc)
 
 
 def _load_persisted_state():
@@ -114,7 +138,7 @@ def apply():
     """Install the replacements (idempotent)."""
     from ministack import app
     from ministack.core.persistence import PERSIST_STATE
-    from ministack.services import ecs
+    from ministack.services import ecs, sts
 
     if _original or not PERSIST_STATE:
         return
@@ -122,3 +146,5 @@ def apply():
     ecs._restore_state = _restore_ecs_state
     _original["app._load_persisted_state"] = app._load_persisted_state
     app._load_persisted_state = _load_persisted_state
+    _original["sts.register_session"] = sts.register_session
+    sts.register_session = _register_session

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import time
 
+import requests
+
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import info, step
 from sandbox.core.poll import NotYet, wait_until
@@ -290,7 +292,6 @@ def summary(settings: Settings) -> str:
         "",
         "  service                 state",
     ]
-    import requests
     try:  # the metrics service stays healthy (serving) while it cannot see pods or ECS tasks: say so
         metrics_problems = requests.get(f"{settings.metrics_url}/healthz", timeout=2).json().get("problems") or []
     except (requests.RequestException, ValueError, AttributeError):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from sandbox.seeding.airflow_settings import validate_pools
 from sandbox.core.fargate_rules import FARGATE_SIZES, fargate_refusals, parse_cpu, parse_memory

@@ -63,9 +63,17 @@ class Expected:
     """What the sandbox should be after the steps so far."""
 
     project: str = "own"  # "own" (this checkout's) or "team" (the genomics copy)
-    provider: str = "offline"  # the session's cluster provider, or "none"
+    cluster: bool = True  # the session's K8S_PROVIDER, or "none"
     state: str = "up"  # "up", "stopped" or "down"
     team_requirements_edited: bool = False
+
+
+@dataclass(frozen=True)
+class Session:
+    """The test session's sandbox: its K8S_PROVIDER setting and the provider that gave (None: no cluster)."""
+
+    k8s_provider: str
+    provider: str | None
 
 
 @dataclass
@@ -97,17 +105,17 @@ def expected_connections(config, with_cluster: bool) -> set[str]:
     return wanted
 
 
-def make_lifecycle(team: Path, session_provider: str, journal: Journal):
+def make_lifecycle(team: Path, session: Session, journal: Journal):
     class Lifecycle(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
-            self.expected = Expected(provider=session_provider)
+            self.expected = Expected(cluster=session.provider is not None)
             journal.sequences.append([])
 
         # --- how a step is run ---------------------------------------------------------
         def env(self) -> dict[str, str]:
             return {"SANDBOX_PROJECT": str(team) if self.expected.project == "team" else "",
-                    "K8S_PROVIDER": self.expected.provider}
+                    "K8S_PROVIDER": session.k8s_provider if self.expected.cluster else "none"}
 
         def run(self, name: str, command: str | None = "up") -> None:
             # In-process reads (stack.services, the project) see the same settings as the command.
@@ -155,7 +163,7 @@ def make_lifecycle(team: Path, session_provider: str, journal: Journal):
             self.expected.state = "up"
             self.run("make start" if was == "stopped" else "make up")
 
-        @precondition(lambda self: self.expected.state == "up" and self.expected.provider != "none")
+        @precondition(lambda self: self.expected.state == "up" and self.expected.cluster)
         @rule()
         def recreate_cluster(self):
             # The node goes while every service keeps running; `make up` makes a new one (a new CA).
@@ -163,11 +171,11 @@ def make_lifecycle(team: Path, session_provider: str, journal: Journal):
             stack.recorded_provider(load_settings()).delete()
             self.run("cluster deleted under running services, make up")
 
-        @precondition(lambda self: self.expected.state == "up" and session_provider != "none")
+        @precondition(lambda self: self.expected.state == "up" and session.provider is not None)
         @rule()
         def switch_k8s_provider(self):
-            self.expected.provider = "none" if self.expected.provider == session_provider else session_provider
-            self.run(f"K8S_PROVIDER={self.expected.provider} make up")
+            self.expected.cluster = not self.expected.cluster
+            self.run(f"K8S_PROVIDER={self.env()['K8S_PROVIDER']} make up")
 
         @precondition(lambda self: self.expected.state == "up")
         @rule(service=st.sampled_from(RESTARTABLE))
@@ -184,7 +192,7 @@ def make_lifecycle(team: Path, session_provider: str, journal: Journal):
         def works_and_tells_the_truth(self):
             os.environ.update(self.env())
             journal.checks += 1
-            check_sandbox(self.expected, session_provider)
+            check_sandbox(self.expected, session)
 
         def teardown(self):
             journal.step("end of sequence", 0)
@@ -197,7 +205,7 @@ def _not_yet(reason: str):
 
 
 # --- the checks ---------------------------------------------------------------------------------
-def check_sandbox(expected: Expected, session_provider: str) -> None:
+def check_sandbox(expected: Expected, session: Session) -> None:
     settings = load_settings()
     svcs = stack.services()
     if expected.state == "down":
@@ -212,9 +220,9 @@ def check_sandbox(expected: Expected, session_provider: str) -> None:
         f"{s['Service']} {s.get('State')} {s.get('Health') or s.get('ExitCode')}" for s in svcs)
     project = selected_project(settings)
     config = stack.seed_config(project)
-    with_cluster = expected.provider != "none"
+    with_cluster = expected.cluster
     recorded = stack.recorded_cluster()
-    assert recorded.get("provider") == (session_provider if with_cluster else None), recorded
+    assert recorded.get("provider") == (session.provider if with_cluster else None), recorded
 
     client = AirflowClient(settings.airflow_url, *settings.admin)
     connections = {c["connection_id"] for c in client.get("connections", limit=1000)["connections"]}
@@ -256,10 +264,10 @@ def team_project(tmp_path):
 
 
 def test_every_sequence_of_user_steps_ends_in_a_working_truthful_sandbox(sandbox, team_project, lifecycle_figure):
-    session_provider = stack.recorded_cluster().get("provider") or "none"
+    session = Session(load_settings().get("K8S_PROVIDER", "auto"), stack.recorded_cluster().get("provider"))
     journal = Journal(seed=int(os.environ.get("LIFECYCLE_SEED") or random.randrange(2**32)))
     print(f"lifecycle: seed {journal.seed} (LIFECYCLE_SEED={journal.seed} replays it)", flush=True)
-    machine = seed(journal.seed)(make_lifecycle(team_project, session_provider, journal))
+    machine = seed(journal.seed)(make_lifecycle(team_project, session, journal))
     saved = {k: os.environ.get(k) for k in ("SANDBOX_PROJECT", "K8S_PROVIDER")}
     started = time.monotonic()
     try:

@@ -15,6 +15,7 @@ import yaml
 
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.poll import NotYet, wait_until
+from sandbox.host.report import MetricsService
 from sandbox.host.settings import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -25,18 +26,16 @@ LOAD_TASKS = {"ecs": "ecs_load", "k8s": "k8s_load"}
 FARGATE_1_VCPU_GB = range(2, 9)
 
 
-def final_report(cost_report, run, tasks: set[str]) -> dict:
-    return MetricsService(ROOT_SETTINGS.metrics_url).final_report(run.dag_id, run.run_id, tasks)
-
-
 def row(report: dict, task_id: str, map_index: int = -1) -> dict:
     return next(t for t in report["tasks"] if t["task_id"] == task_id and t["map_index"] == map_index)
 
 
 @pytest.fixture(scope="module")
-def known_load(airflow_api, cost_report):
+def known_load(sandbox, airflow_api):
     run = airflow_api.run_dag("known_load", {"cpu_seconds": CPU_SECONDS, "memory_mib": MEMORY_MIB}).assert_success()
-    return run, final_report(cost_report, run, set(LOAD_TASKS.values()))
+    # The report once the sampler has finished both tasks (it ends an ECS task 2 s after it exits).
+    return run, MetricsService(sandbox.settings.metrics_url).final_report(run.dag_id, run.run_id,
+                                                                          set(LOAD_TASKS.values()))
 
 
 @pytest.mark.parametrize("backend", ["ecs", "k8s"])

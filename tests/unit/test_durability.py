@@ -53,3 +53,14 @@ def test_one_failing_service_does_not_stop_the_others(monkeypatch):
         raise RuntimeError("boom")
     saved = durability.save_changed({"bad": broken, "good": lambda: {"x": 1}}, lambda n, d: None, str)
     assert saved == ["good"]
+
+
+def test_sts_sessions_are_written_before_the_caller_gets_them(monkeypatch):
+    events = []
+    monkeypatch.setitem(durability._original, "sts.register_session", lambda key, s: events.append(("issued", key)))
+    monkeypatch.setattr(durability, "_save", lambda names=None: events.append(("saved", names)))
+    monkeypatch.setattr(durability, "_saver", None)
+    durability._register_session("ASIA1", {})  # before the saved state is back: not written over it
+    monkeypatch.setattr(durability, "_saver", object())
+    durability._register_session("ASIA2", {})
+    assert events == [("issued", "ASIA1"), ("issued", "ASIA2"), ("saved", {"sts"})]
