@@ -102,7 +102,8 @@ def healthcheck_options(health_check):
 def docker_run_options(cdef, td, host_cpus=None):
     """The ``docker run`` options ECS derives from a container definition.
 
-    MiniStack already passes command, environment, ports, mounts and labels;
+    MiniStack already passes command, environment, ports, mounts, labels,
+    ``privileged``, ``capabilities.add``, pidMode host and networkMode host;
     these are the ones it leaves out.
     """
     opts = {}
@@ -140,6 +141,44 @@ def docker_run_options(cdef, td, host_cpus=None):
         opts["healthcheck"] = health
     if linux.get("initProcessEnabled"):
         opts["init"] = True
+    opts.update(host_options(cdef, td))
+    return opts
+
+
+DEVICE_PERMISSIONS = (("read", "r"), ("write", "w"), ("mknod", "m"))
+
+
+def device_option(device):
+    """An ECS ``linuxParameters.devices`` entry as Docker's ``host:container:perms`` (the container path
+    defaults to the host's, the permissions to all three, as on EC2)."""
+    permissions = device.get("permissions") or [name for name, _ in DEVICE_PERMISSIONS]
+    flags = "".join(flag for name, flag in DEVICE_PERMISSIONS if name in permissions)
+    return f"{device['hostPath']}:{device.get('containerPath') or device['hostPath']}:{flags or 'rwm'}"
+
+
+def host_options(cdef, td):
+    """The Linux and namespace options of a container that MiniStack leaves out: ``capabilities.drop``,
+    ``devices``, ``dockerSecurityOptions`` (passed as they are, as the ECS agent does),
+    ``systemControls`` and ipcMode host / none. Those that reach into the host only get here when
+    ECS_ALLOW_HOST_ACCESS=true let their definition register (refusal)."""
+    linux = cdef.get("linuxParameters") or {}
+    opts = {}
+    drop = (linux.get("capabilities") or {}).get("drop")
+    if drop:
+        opts["cap_drop"] = [str(name) for name in drop]
+    devices = [device_option(d) for d in linux.get("devices") or [] if isinstance(d, dict) and d.get("hostPath")]
+    if devices:
+        opts["devices"] = devices
+    if cdef.get("dockerSecurityOptions"):
+        opts["security_opt"] = [str(option) for option in cdef["dockerSecurityOptions"]]
+    sysctls = {c["namespace"]: str(c.get("value", "")) for c in cdef.get("systemControls") or []
+               if isinstance(c, dict) and c.get("namespace")}
+    if sysctls:
+        opts["sysctls"] = sysctls
+    # "task" (one IPC namespace for the task's containers) needs a container to share from; Docker's
+    # default (a namespace of the container's own) stands in for it, as for pidMode "task".
+    if td.get("ipcMode") in ("host", "none"):
+        opts["ipc_mode"] = td["ipcMode"]
     return opts
 
 
@@ -1130,27 +1169,38 @@ def check_version(version=None):
 # ── What the emulator refuses: Fargate's rules, and access to the host ──────
 
 def host_access_allowed():
-    """ECS_ALLOW_HOST_ACCESS=true (.env) lets privileged / host-mounting tasks run; nothing else does:
-    the emulator holds the Docker socket, so such a task is root on the machine."""
-    return os.environ.get("ECS_ALLOW_HOST_ACCESS", "").strip().lower() in ("1", "true", "yes")
+    """ECS_ALLOW_HOST_ACCESS=true (.env) lets tasks reach into the host (fargate_rules.HOST_ACCESS_RULES);
+    nothing else does: the emulator holds the Docker socket, so such a task is root on the machine."""
+    return fargate_rules.allows_host_access(os.environ.get(fargate_rules.HOST_ACCESS_SETTING))
 
 
 def refusal(td, launch_type=None):
-    """The ClientException message for a definition this emulator must refuse, or None."""
+    """The ClientException message for a definition this emulator must refuse, or None.
+
+    A Fargate definition (or launch) gets Fargate's own refusals in ECS's words; what else reaches
+    into the host (for Fargate, what Fargate's refusals do not already name) gets the sandbox's.
+    """
+    messages, named = [], set()
     if fargate_rules.is_fargate(td) or launch_type == "FARGATE":
-        refusals = fargate_rules.fargate_refusals(td)
-        if refusals:
-            return " ".join(message for _, message in refusals)
-    if launch_type is not None and not host_access_allowed():
-        found = fargate_rules.host_access(td)
+        for where, message in fargate_rules.fargate_refusals(td):
+            messages.append(message)
+            named.add(where)
+    if not host_access_allowed():
+        found = [what for where, what in fargate_rules.host_access(td) if where not in named]
         if found:
-            return ("This sandbox's emulator does not start tasks that reach into the host ("
-                    + "; ".join(what for _, what in found)
-                    + "); set ECS_ALLOW_HOST_ACCESS=true in .env to allow it.")
-    return None
+            messages.append(host_access_refusal(found))
+    return " ".join(messages) or None
+
+
+def host_access_refusal(found):
+    return ("This sandbox's emulator does not start tasks that reach into the host: " + "; ".join(found)
+            + f". Set {fargate_rules.HOST_ACCESS_SETTING}=true in .env to allow it (unsafe: such a task is "
+            "root on this machine).")
 
 
 def _register_task_definition(data):
+    # The definition alone decides whether its tasks reach into the host: refused here, on any
+    # launch type, so it never becomes a revision anything can run.
     message = refusal(data)
     if message:
         return ecs.error_response_json("ClientException", message, 400)
@@ -1158,6 +1208,12 @@ def _register_task_definition(data):
 
 
 def _run_task(data):
+    # Checked again: a definition registered while ECS_ALLOW_HOST_ACCESS was true (kept in the
+    # emulator's state) must not run once it is false; a FARGATE launch of an EC2 definition gets
+    # Fargate's refusals. Services start their tasks through here too. RunTask's overrides cannot add
+    # host access (containerOverrides: command, environment(Files), cpu, memory(Reservation),
+    # resourceRequirements; the task's cpu, memory, roles, ephemeralStorage; volumeConfigurations:
+    # managed EBS volumes), so the stored definition is all there is to check.
     td = ecs._task_defs.get(ecs._resolve_td_key(data.get("taskDefinition", ""))) or {}
     launch_type = data.get("launchType") or ("FARGATE" if data.get("capacityProviderStrategy") is None
                                              and fargate_rules.is_fargate(td) else "EC2")

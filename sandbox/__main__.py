@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from sandbox.core.airflow_api import AirflowApiError
+from sandbox.core.fargate_rules import HOST_ACCESS_SETTING
 from sandbox.host import images, preflight, report, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = load_settings()
+    # sandbox.yaml's validation reads this (sandbox/seeding runs in containers too, without .env).
+    os.environ[HOST_ACCESS_SETTING] = settings.get(HOST_ACCESS_SETTING, "false")
     try:
         if args.command == "validate":
             project = load_project(settings)

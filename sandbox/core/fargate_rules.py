@@ -1,7 +1,8 @@
-"""What Fargate refuses in a task definition, in one place for both sides that enforce it: the
-validation of sandbox.yaml (before anything is seeded) and the AWS emulator's RegisterTaskDefinition
-and RunTask (localstack/ecs_fidelity.py; this file is copied into the emulator's image). Standard
-library only. The messages follow ECS's ClientException wording where ECS's own is known.
+"""What Fargate refuses in a task definition, and what reaches into the host, in one place for both
+sides that enforce it: the validation of sandbox.yaml (before anything is seeded) and the AWS
+emulator's RegisterTaskDefinition and RunTask (localstack/ecs_fidelity.py; this file is copied into
+the emulator's image). Standard library only. The messages follow ECS's ClientException wording
+where ECS's own is known.
 """
 from __future__ import annotations
 
@@ -37,20 +38,182 @@ def _containers(td: dict) -> list[dict]:
     return [cd for cd in cds if isinstance(cd, dict)] if isinstance(cds, list) else []
 
 
-def host_access(td: dict) -> list[tuple[str, str]]:
-    """(field path, message) for what reaches into the host: privileged containers and host-path
-    volumes. Fargate refuses both; the sandbox's emulator starts neither unless allowed."""
+# ── What reaches into the host ─────────────────────────────────────────────
+# The sandbox's emulator starts ECS tasks on the machine's own Docker engine, so a task that can
+# reach out of its container is root on the machine (the engine runs as root; on cgroup v1 a container
+# with SYS_ADMIN gets out through a cgroup's release_agent). The rules below name every task
+# definition field that lets a container see or change the machine; the emulator refuses them (unless
+# ECS_ALLOW_HOST_ACCESS=true) and so does the validation of sandbox.yaml. Not on the list, because
+# they stay inside the container: capabilities.drop, sharedMemorySize, tmpfs, maxSwap, swappiness,
+# initProcessEnabled, ulimits, user, readonlyRootFilesystem, portMappings (they publish the task, not
+# the machine), pidMode/ipcMode "task", dockerVolumeConfiguration of remote or named volumes; nor what
+# the emulator does not apply at all (any dockerVolumeConfiguration, logConfiguration drivers other
+# than awslogs, resourceRequirements GPU, volumesFrom, links, dockerLabels).
+
+HOST_ACCESS_SETTING = "ECS_ALLOW_HOST_ACCESS"
+
+# What every Docker container has without asking (moby's default capability set).
+DOCKER_DEFAULT_CAPABILITIES = frozenset({
+    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+    "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"})
+# Sysctls Docker (runc) sets inside the container's own IPC or network namespace; every other key is
+# the machine's. IPC ones are the machine's too with ipcMode host, network ones with networkMode host.
+IPC_SYSCTL_PREFIXES = ("kernel.msg", "kernel.shm", "fs.mqueue.")
+IPC_SYSCTLS = {"kernel.sem"}
+NET_SYSCTL_PREFIX = "net."
+# Remote file systems Docker's local volume driver mounts: their `device` is not the machine's.
+REMOTE_VOLUME_TYPES = {"nfs", "nfs4", "cifs", "smb3"}
+
+
+def allows_host_access(value) -> bool:
+    """ECS_ALLOW_HOST_ACCESS's value (from .env or the environment): true lets tasks reach the host."""
+    return str(value or "").strip().lower() in ("1", "true", "yes")
+
+
+def _list(value) -> list:
+    """A definition's list, a lone value as a list of one, [] for none: a wrong type (reported by
+    validation) is still looked into, so it cannot slip past the emulator."""
+    if value in (None, "", [], {}):
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _privileged(td: dict) -> list[tuple[str, str]]:
+    return [(f"containerDefinitions[{j}].privileged", f"container {cd.get('name')!r} is privileged")
+            for j, cd in enumerate(_containers(td)) if cd.get("privileged") is True]
+
+
+def _host_path_volumes(td: dict) -> list[tuple[str, str]]:
     found = []
-    for j, cd in enumerate(_containers(td)):
-        if cd.get("privileged") is True:
-            found.append((f"containerDefinitions[{j}].privileged",
-                          f"container {cd.get('name')!r} is privileged"))
-    for i, volume in enumerate(td.get("volumes") if isinstance(td.get("volumes"), list) else []):
-        host = volume.get("host") if isinstance(volume, dict) else None
-        if isinstance(host, dict) and host.get("sourcePath"):
+    for i, volume in enumerate(_list(td.get("volumes"))):
+        host = _dict(_dict(volume).get("host"))
+        if host.get("sourcePath"):
             found.append((f"volumes[{i}].host.sourcePath",
                           f"volume {volume.get('name')!r} mounts the host path {host['sourcePath']!r}"))
     return found
+
+
+def _host_bind_volumes(td: dict) -> list[tuple[str, str]]:
+    """dockerVolumeConfiguration with Docker's local driver and a path of the machine (`o: bind` with a
+    `device`, a block device, overlay's lowerdir=...): a host path volume in disguise."""
+    found = []
+    for i, volume in enumerate(_list(td.get("volumes"))):
+        config = _dict(_dict(volume).get("dockerVolumeConfiguration"))
+        opts = _dict(config.get("driverOpts"))
+        if config.get("driver", "local") not in (None, "", "local") \
+                or str(opts.get("type", "")).lower() in REMOTE_VOLUME_TYPES:
+            continue
+        values = [opts.get("device"), *(part.split("=", 1)[1] for part in str(opts.get("o", "")).split(",")
+                                        if "=" in part)]
+        paths = [v for v in values if isinstance(v, str) and v.startswith("/") and not v.startswith("//")]
+        if paths:
+            found.append((f"volumes[{i}].dockerVolumeConfiguration.driverOpts",
+                          f"volume {volume.get('name')!r} mounts the host path {paths[0]!r} through Docker's "
+                          f"local volume driver (dockerVolumeConfiguration.driverOpts)"))
+    return found
+
+
+def _host_namespaces(td: dict) -> list[tuple[str, str]]:
+    sees = {"pidMode": "the machine's processes", "ipcMode": "the machine's shared memory and semaphores",
+            "networkMode": "the machine's network interfaces"}
+    return [(field, f"the task's {field} is 'host' (its containers share {what})")
+            for field, what in sees.items() if td.get(field) == "host"]
+
+
+def _added_capabilities(td: dict) -> list[tuple[str, str]]:
+    found = []
+    for j, cd in enumerate(_containers(td)):
+        add = _list(_dict(_dict(cd.get("linuxParameters")).get("capabilities")).get("add"))
+        extra = [str(c) for c in add if _capability(c) not in DOCKER_DEFAULT_CAPABILITIES]
+        if extra:
+            found.append((f"containerDefinitions[{j}].linuxParameters.capabilities.add",
+                          f"container {cd.get('name')!r} adds Linux "
+                          f"{'capability' if len(extra) == 1 else 'capabilities'} {', '.join(extra)} "
+                          f"(linuxParameters.capabilities.add, beyond Docker's defaults)"))
+    return found
+
+
+def _capability(name) -> str:
+    """A capability as Docker names it: CAP_SYS_ADMIN, cap_sys_admin and SYS_ADMIN are one."""
+    name = str(name).strip().upper()
+    return name[4:] if name.startswith("CAP_") else name
+
+
+def _devices(td: dict) -> list[tuple[str, str]]:
+    found = []
+    for j, cd in enumerate(_containers(td)):
+        for k, device in enumerate(_list(_dict(cd.get("linuxParameters")).get("devices"))):
+            path = _dict(device).get("hostPath") if isinstance(device, dict) else device
+            found.append((f"containerDefinitions[{j}].linuxParameters.devices[{k}]",
+                          f"container {cd.get('name')!r} is given the host device {str(path)!r} "
+                          f"(linuxParameters.devices)"))
+    return found
+
+
+def _unconfining_security_options(td: dict) -> list[tuple[str, str]]:
+    found = []
+    for j, cd in enumerate(_containers(td)):
+        for k, option in enumerate(_list(cd.get("dockerSecurityOptions"))):
+            why = unconfines(str(option))
+            if why:
+                found.append((f"containerDefinitions[{j}].dockerSecurityOptions[{k}]",
+                              f"container {cd.get('name')!r} sets dockerSecurityOptions {str(option)!r} "
+                              f"({why})"))
+    return found
+
+
+def unconfines(option: str) -> str | None:
+    """Why a Docker security option lets the container out of its confinement, or None. Docker takes
+    `key=value` and the older `key:value` (ECS's documented form)."""
+    text = option.strip().lower()
+    cut = min((i for i in (text.find("="), text.find(":")) if i >= 0), default=len(text))
+    key, value = text[:cut], text[cut + 1:]
+    if key == "seccomp":
+        # Any profile given here replaces Docker's default filter; one that allows every call is
+        # unconfined, and ECS documents no seccomp option at all.
+        return ("it turns off Docker's seccomp filter" if value == "unconfined"
+                else "it replaces Docker's default seccomp filter")
+    if key == "apparmor" and value != "docker-default":
+        # Any other profile is one loaded on the machine, and some of those are unconfined too.
+        return "it runs the container outside Docker's AppArmor profile"
+    if key == "label" and (value == "disable" or (value.startswith("type:") and value != "type:container_t")):
+        return "it turns off or replaces the container's SELinux confinement"
+    if key == "systempaths" and value == "unconfined":
+        return "it unmasks the /proc and /sys paths Docker hides from containers"
+    return None
+
+
+def _host_sysctls(td: dict) -> list[tuple[str, str]]:
+    found = []
+    for j, cd in enumerate(_containers(td)):
+        for k, control in enumerate(_list(cd.get("systemControls"))):
+            key = _dict(control).get("namespace") if isinstance(control, dict) else control
+            why = host_sysctl(str(key), td) if key else None
+            if why:
+                found.append((f"containerDefinitions[{j}].systemControls[{k}]",
+                              f"container {cd.get('name')!r} sets systemControls {key!r} ({why})"))
+    return found
+
+
+def host_sysctl(key: str, td: dict) -> str | None:
+    """Why setting sysctl ``key`` in a task of ``td`` would change the machine's, or None."""
+    name = key.strip().replace("/", ".")
+    if name.startswith(NET_SYSCTL_PREFIX):
+        return ("with networkMode 'host' it is the machine's network setting"
+                if td.get("networkMode") == "host" else None)
+    if name in IPC_SYSCTLS or name.startswith(IPC_SYSCTL_PREFIXES):
+        return "with ipcMode 'host' it is the machine's IPC setting" if td.get("ipcMode") == "host" else None
+    return "not a sysctl Docker keeps inside the container's namespaces: it is the machine's"
+
+
+# The one list of what reaches into the host: the emulator and sandbox.yaml's validation both use it.
+HOST_ACCESS_RULES = (_privileged, _host_path_volumes, _host_bind_volumes, _host_namespaces,
+                     _added_capabilities, _devices, _unconfining_security_options, _host_sysctls)
+
+
+def host_access(td: dict) -> list[tuple[str, str]]:
+    """(field path, what it does) for each part of a task definition that reaches into the host."""
+    return [found for rule in HOST_ACCESS_RULES for found in rule(td)]
 
 
 def fargate_refusals(td: dict) -> list[tuple[str, str]]:
@@ -62,9 +225,9 @@ def fargate_refusals(td: dict) -> list[tuple[str, str]]:
         refusals.append(("ipcMode", "Tasks using the Fargate launch type do not support ipcMode."))
     if td.get("pidMode") == "host":  # "task" is supported
         refusals.append(("pidMode", "Tasks using the Fargate launch type do not support pidMode 'host'."))
-    for where, what in host_access(td):
-        kind = "privileged containers" if where.endswith("privileged") else "host path volumes"
-        refusals.append((where, f"Tasks using the Fargate launch type do not support {kind}: {what}."))
+    for kind, rule in (("privileged containers", _privileged), ("host path volumes", _host_path_volumes)):
+        for where, what in rule(td):
+            refusals.append((where, f"Tasks using the Fargate launch type do not support {kind}: {what}."))
     for j, cd in enumerate(_containers(td)):
         caps = _dict(_dict(cd.get("linuxParameters")).get("capabilities")).get("add") or []
         extra = sorted(set(map(str, caps)) - FARGATE_CAPABILITIES) if isinstance(caps, list) else [str(caps)]

@@ -13,6 +13,7 @@ import datetime
 import difflib
 import functools
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 
 
 from sandbox.seeding.airflow_settings import validate_pools
-from sandbox.core.fargate_rules import FARGATE_SIZES, fargate_refusals, parse_cpu, parse_memory
+from sandbox.core.fargate_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
+                                         host_access, parse_cpu, parse_memory)
 from sandbox.metrics.pricing import Prices, validate_prices
 from sandbox.seeding.errors import ConfigError, read_yaml
 
@@ -655,10 +657,18 @@ def _check_task_definition(c: _Checker, td: Any, where: str, region: str, *, rol
                                       f"{allowed[0]}-{allowed[-1]} in steps of "
                                       f"{allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]}: "
                                       f"{', '.join(map(str, allowed[:8]))}{'…' if len(allowed) > 8 else ''}")
-    if fargate:  # what else Fargate refuses (networkMode and sizes are reported above, in more detail)
-        for field_path, message in fargate_refusals(td):
-            if field_path not in ("networkMode", "cpu", "memory"):
-                c.fail(f"{where}.{field_path}", f"{message} (RegisterTaskDefinition refuses it)")
+    refused = fargate_refusals(td) if fargate else []
+    for field_path, message in refused:  # networkMode and sizes are reported above, in more detail
+        if field_path not in ("networkMode", "cpu", "memory"):
+            c.fail(f"{where}.{field_path}", f"{message} (RegisterTaskDefinition refuses it)")
+    if not allows_host_access(os.environ.get(HOST_ACCESS_SETTING)):
+        # As the emulator refuses them: what reaches into the host, less what Fargate's refusals name.
+        for field_path, what in host_access(td):
+            if field_path not in {path for path, _ in refused}:
+                c.fail(f"{where}.{field_path}",
+                       f"{what}: the sandbox's emulator runs tasks on this machine's Docker engine, so it "
+                       f"refuses this unless {HOST_ACCESS_SETTING}=true (unsafe: such a task is root on this "
+                       "machine)")
     for key in ("executionRoleArn", "taskRoleArn"):
         if key in td:
             _check_role_arn(c, td[key], f"{where}.{key}", role_names)

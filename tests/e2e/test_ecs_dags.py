@@ -46,6 +46,26 @@ def test_deferrable_task_ran_through_the_triggerer(airflow_api):
     assert str(run.xcom("count_deferrable")) == "0,1,2,3"
 
 
+def test_deferrable_tasks_whose_trigger_fires_at_once_succeed(sandbox, airflow_api, fault_figure):
+    """An ECS task that has stopped by the time its operator defers fires the trigger at once; the
+    task resumes before the scheduler reads the deferring process's exit, which Airflow 3.3.2 took for
+    a task killed behind its back (airflow/config/sandbox_executor.py). Several at once, every one green."""
+    from datetime import datetime, timezone
+
+    from sandbox.host import stack
+    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run_ids = [airflow_api.trigger_dag("poc_ecs_operator", {"count_to": 0}) for _ in range(6)]
+    for run_id in run_ids:
+        run = airflow_api.wait_for_dag_run("poc_ecs_operator", run_id, timeout=300)
+        states = airflow_api.task_states("poc_ecs_operator", run_id)
+        assert (run["state"], states) == ("success", {"count": "success", "count_deferrable": "success"}), \
+            airflow_api.task_log("poc_ecs_operator", run_id, "count_deferrable")[-3000:]
+    scheduler = stack.compose("logs", "--no-log-prefix", "--since", since, "airflow-scheduler", capture=True).stdout
+    assert "state mismatch" not in scheduler and "finished with state success, but" not in scheduler
+    fault_figure("deferrable ECS tasks resumed at once: stale exits ignored / runs",
+                 f"{scheduler.count('it is the exit of the process that deferred')} / {len(run_ids)}")
+
+
 def test_upload_file_to_s3_writes_the_object(airflow_api, aws_session):
     message = "sandbox e2e upload"
     run = airflow_api.run_dag("upload_file_to_s3", {"message": message})

@@ -246,14 +246,82 @@ def test_fargate_refuses_what_fargate_refuses(extra, words):
     assert words in fidelity.refusal(fargate_td(**extra))
 
 
+def ec2_td(**container):
+    return {"family": "ec2", "requiresCompatibilities": ["EC2"], "networkMode": "bridge",
+            "containerDefinitions": [{"name": "app", "image": "x", **container}]}
+
+
 def test_host_access_is_refused_on_any_launch_type_unless_allowed(monkeypatch):
-    td = {"family": "ec2", "requiresCompatibilities": ["EC2"], "networkMode": "bridge",
-          "containerDefinitions": [{"name": "app", "image": "x", "privileged": True}]}
-    assert fidelity.refusal(td) is None  # EC2 definitions may ask for it ...
+    td = ec2_td(privileged=True)
     monkeypatch.delenv("ECS_ALLOW_HOST_ACCESS", raising=False)
-    assert "set ECS_ALLOW_HOST_ACCESS=true" in fidelity.refusal(td, "EC2")  # ... but this emulator runs none
+    for launch_type in (None, "EC2", "EXTERNAL"):  # registration (None) and RunTask alike
+        assert fidelity.refusal(td, launch_type) == (
+            "This sandbox's emulator does not start tasks that reach into the host: container 'app' is "
+            "privileged. Set ECS_ALLOW_HOST_ACCESS=true in .env to allow it (unsafe: such a task is root on "
+            "this machine).")
     monkeypatch.setenv("ECS_ALLOW_HOST_ACCESS", "true")
+    assert fidelity.refusal(td) is None
     assert fidelity.refusal(td, "EC2") is None
+
+
+def test_every_host_reaching_option_is_named_in_one_refusal(monkeypatch):
+    monkeypatch.delenv("ECS_ALLOW_HOST_ACCESS", raising=False)
+    td = {**ec2_td(linuxParameters={"capabilities": {"add": ["SYS_ADMIN"]}, "devices": [{"hostPath": "/dev/fuse"}]},
+                   dockerSecurityOptions=["seccomp=unconfined"]),
+          "pidMode": "host", "networkMode": "host"}
+    message = fidelity.refusal(td)
+    for words in ("container 'app' adds Linux capability SYS_ADMIN", "host device '/dev/fuse'",
+                  "dockerSecurityOptions 'seccomp=unconfined'", "pidMode is 'host'", "networkMode is 'host'"):
+        assert words in message
+    assert message.count("ECS_ALLOW_HOST_ACCESS") == 1
+
+
+def test_a_fargate_definition_gets_fargates_words_and_the_host_rule_for_the_rest(monkeypatch):
+    monkeypatch.delenv("ECS_ALLOW_HOST_ACCESS", raising=False)
+    td = fargate_td(pidMode="host", containerDefinitions=[{"name": "app", "image": "x", "linuxParameters": {
+        "devices": [{"hostPath": "/dev/kmsg"}]}}])
+    message = fidelity.refusal(td)
+    assert message.startswith("Tasks using the Fargate launch type do not support pidMode 'host'.")
+    assert "pidMode is 'host'" not in message  # Fargate's refusal already names it
+    assert "host device '/dev/kmsg'" in message and "ECS_ALLOW_HOST_ACCESS=true" in message
+    # Fargate lets a container add SYS_PTRACE; on this machine's kernel it is still beyond Docker's defaults.
+    ptrace = fargate_td(containerDefinitions=[{"name": "app", "image": "x", "linuxParameters": {
+        "capabilities": {"add": ["SYS_PTRACE"]}}}])
+    assert "adds Linux capability SYS_PTRACE" in fidelity.refusal(ptrace, "FARGATE")
+    monkeypatch.setenv("ECS_ALLOW_HOST_ACCESS", "true")
+    assert fidelity.refusal(ptrace, "FARGATE") is None
+    assert fidelity.refusal(td) == "Tasks using the Fargate launch type do not support pidMode 'host'."
+
+
+@pytest.fixture
+def emulator(monkeypatch):
+    """ecs_fidelity's RegisterTaskDefinition and RunTask over a stand-in for MiniStack's ecs module."""
+    calls = []
+    fake = types.SimpleNamespace(
+        _task_defs={}, _resolve_td_key=lambda ref: ref,
+        error_response_json=lambda code, message, status: {"status": status, "__type": code, "message": message})
+    monkeypatch.setattr(fidelity, "ecs", fake)
+    monkeypatch.setitem(fidelity._original, "_register_task_definition", lambda data: calls.append(data) or "ok")
+    monkeypatch.setitem(fidelity._original, "_run_task", lambda data: calls.append(data) or "ok")
+    monkeypatch.delenv("ECS_ALLOW_HOST_ACCESS", raising=False)
+    return fake, calls
+
+
+def test_register_task_definition_refuses_host_access_with_a_client_exception(emulator):
+    _, calls = emulator
+    answer = fidelity._register_task_definition(ec2_td(linuxParameters={"capabilities": {"add": ["NET_ADMIN"]}}))
+    assert answer["status"] == 400 and answer["__type"] == "ClientException"
+    assert "adds Linux capability NET_ADMIN" in answer["message"] and not calls
+    assert fidelity._register_task_definition(ec2_td(linuxParameters={"capabilities": {"add": ["CHOWN"]}})) == "ok"
+
+
+def test_run_task_refuses_a_definition_registered_while_host_access_was_allowed(emulator, monkeypatch):
+    fake, calls = emulator
+    fake._task_defs["ec2:1"] = {**ec2_td(), "pidMode": "host", "ipcMode": ""}  # as MiniStack stores it
+    answer = fidelity._run_task({"taskDefinition": "ec2:1", "launchType": "EC2"})
+    assert answer["__type"] == "ClientException" and "pidMode is 'host'" in answer["message"] and not calls
+    monkeypatch.setenv("ECS_ALLOW_HOST_ACCESS", "true")
+    assert fidelity._run_task({"taskDefinition": "ec2:1", "launchType": "EC2"}) == "ok"
 
 
 # ── awslogs: a container's Docker log -> CloudWatch events ─────────────────

@@ -1,0 +1,90 @@
+"""From the host, as the emulator's root key: no task definition that reaches into the host registers
+(on any launch type), each refused with ECS's ClientException and a sentence naming the option and
+ECS_ALLOW_HOST_ACCESS; a definition that stays inside Docker's defaults registers.
+
+Runs against the sandbox as it is: with ECS_ALLOW_HOST_ACCESS=true it skips, since the emulator then
+registers these (allowed tasks running as on EC2 are not tested here: that needs an emulator started
+with the setting, and the shared one is not restarted for it)."""
+from __future__ import annotations
+
+import uuid
+
+import botocore.exceptions
+import pytest
+
+from sandbox.core.fargate_rules import allows_host_access
+
+pytestmark = pytest.mark.e2e
+
+
+def container(**extra):
+    return {"name": "app", "image": "sandbox/task:1.0", "essential": True, "command": ["true"], **extra}
+
+
+REFUSED = {
+    # id: (RegisterTaskDefinition fields besides family and requiresCompatibilities, words the refusal says)
+    "privileged": ({"containerDefinitions": [container(privileged=True)]}, "container 'app' is privileged"),
+    "host-volume": ({"containerDefinitions": [container()], "volumes": [{"name": "root", "host": {"sourcePath": "/"}}]},
+                    "volume 'root' mounts the host path '/'"),
+    "bind-volume": ({"containerDefinitions": [container()], "volumes": [{"name": "etc", "dockerVolumeConfiguration": {
+        "scope": "task", "driver": "local", "driverOpts": {"type": "none", "o": "bind", "device": "/etc"}}}]},
+        "volume 'etc' mounts the host path '/etc'"),
+    "pidMode-host": ({"containerDefinitions": [container()], "pidMode": "host"}, "pidMode is 'host'"),
+    "ipcMode-host": ({"containerDefinitions": [container()], "ipcMode": "host"}, "ipcMode is 'host'"),
+    "networkMode-host": ({"containerDefinitions": [container()], "networkMode": "host"}, "networkMode is 'host'"),
+    "cap-SYS_ADMIN": ({"containerDefinitions": [container(linuxParameters={"capabilities": {"add": ["SYS_ADMIN"]}})]},
+                      "container 'app' adds Linux capability SYS_ADMIN"),
+    "cap-NET_ADMIN": ({"containerDefinitions": [container(linuxParameters={"capabilities": {"add": ["NET_ADMIN"]}})]},
+                      "adds Linux capability NET_ADMIN"),
+    "cap-ALL": ({"containerDefinitions": [container(linuxParameters={"capabilities": {"add": ["ALL"]}})]},
+                "adds Linux capability ALL"),
+    "device": ({"containerDefinitions": [container(linuxParameters={"devices": [{"hostPath": "/dev/fuse"}]})]},
+               "host device '/dev/fuse'"),
+    "seccomp-unconfined": ({"containerDefinitions": [container(dockerSecurityOptions=["seccomp:unconfined"])]},
+                           "dockerSecurityOptions 'seccomp:unconfined'"),
+    "apparmor-unconfined": ({"containerDefinitions": [container(dockerSecurityOptions=["apparmor=unconfined"])]},
+                            "dockerSecurityOptions 'apparmor=unconfined'"),
+    "label-disable": ({"containerDefinitions": [container(dockerSecurityOptions=["label:disable"])]},
+                      "dockerSecurityOptions 'label:disable'"),
+    "systempaths-unconfined": ({"containerDefinitions": [container(dockerSecurityOptions=["systempaths=unconfined"])]},
+                               "dockerSecurityOptions 'systempaths=unconfined'"),
+    "sysctl-machine": ({"containerDefinitions": [container(systemControls=[
+        {"namespace": "kernel.core_pattern", "value": "|/tmp/x"}])]}, "systemControls 'kernel.core_pattern'"),
+    "sysctl-net-with-host-network": ({"networkMode": "host", "containerDefinitions": [container(systemControls=[
+        {"namespace": "net.ipv4.ip_forward", "value": "1"}])]}, "systemControls 'net.ipv4.ip_forward'"),
+}
+
+
+@pytest.fixture(scope="module")
+def ecs(sandbox, aws_session):
+    if allows_host_access(sandbox.settings.get("ECS_ALLOW_HOST_ACCESS")):
+        pytest.skip("ECS_ALLOW_HOST_ACCESS=true: the emulator registers tasks that reach into the host")
+    return aws_session.client("ecs")
+
+
+@pytest.mark.parametrize("launch_type", ["EC2", "EXTERNAL"])
+@pytest.mark.parametrize("option", list(REFUSED))
+def test_an_option_that_reaches_into_the_host_is_refused_at_registration(ecs, option, launch_type):
+    fields, words = REFUSED[option]
+    family = f"host-access-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        ecs.register_task_definition(family=family, requiresCompatibilities=[launch_type], **fields)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ClientException", refused.value.response
+    assert words in error["Message"], error["Message"]
+    assert "Set ECS_ALLOW_HOST_ACCESS=true in .env" in error["Message"] and "unsafe" in error["Message"]
+    assert not ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+
+
+def test_dockers_default_capabilities_and_namespaced_sysctls_register(ecs):
+    family = f"host-access-{uuid.uuid4().hex[:8]}"
+    arn = ecs.register_task_definition(
+        family=family, requiresCompatibilities=["EC2"], networkMode="bridge", pidMode="task", ipcMode="task",
+        containerDefinitions=[container(
+            linuxParameters={"capabilities": {"add": ["NET_BIND_SERVICE", "CHOWN"], "drop": ["ALL"]},
+                             "sharedMemorySize": 64, "initProcessEnabled": True},
+            dockerSecurityOptions=["no-new-privileges"],
+            systemControls=[{"namespace": "net.ipv4.tcp_keepalive_time", "value": "60"},
+                            {"namespace": "kernel.shmmax", "value": "68719476736"}])],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.deregister_task_definition(taskDefinition=arn)
