@@ -55,6 +55,14 @@ class MetricsService:
         """The run's cost report (sandbox/metrics/__init__.py has its schema)."""
         return self.get(f"runs/{quote(dag_id)}/{quote(run_id)}.json").json()
 
+    def problems(self) -> list[str]:
+        """What the service says it cannot see (/healthz `problems`); [] when it does not answer, as
+        `make status` must not wait on it."""
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=2).json().get("problems") or []
+        except (requests.RequestException, ValueError, AttributeError):
+            return []
+
     def final_report(self, dag_id: str, run_id: str, task_ids: set[str], timeout: float = 60) -> dict:
         """The run's report once the sampler has finished every instance of `task_ids` (it ends an
         ECS task 2 s after its containers exit)."""

@@ -9,13 +9,12 @@ import socket
 import subprocess
 import time
 
-import requests
-
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import info, step
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.host import images, preflight, provenance
 from sandbox.host.docker import DockerError, docker
+from sandbox.host.report import MetricsService
 from sandbox.host.project import EMPTY_DIR, PROJECT_AIRFLOW_DOCKERFILE, Project, load_project, selected_project
 from sandbox.host.settings import ROOT, Settings, load_settings
 from sandbox.seeding.bootstrap import load_seed
@@ -292,10 +291,8 @@ def summary(settings: Settings) -> str:
         "",
         "  service                 state",
     ]
-    try:  # the metrics service stays healthy (serving) while it cannot see pods or ECS tasks: say so
-        metrics_problems = requests.get(f"{settings.metrics_url}/healthz", timeout=2).json().get("problems") or []
-    except (requests.RequestException, ValueError, AttributeError):
-        metrics_problems = []
+    # The metrics service stays healthy (serving) while it cannot see pods or ECS tasks: say so.
+    metrics_problems = MetricsService(settings.metrics_url).problems()
     for svc in services():
         state = svc.get("State", "")
         health = svc.get("Health") or ""
