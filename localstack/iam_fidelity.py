@@ -200,24 +200,24 @@ def _register_metadata(task_arn, cluster_arn, td, cdef, launch_type, env, host_m
     return result
 
 
-def _issue_session(entry):
-    """STS session credentials for the entry's role, renewed when close to expiry."""
+def _fresh(session):
+    return session is not None and session["expires"] - time.time() > RENEW_BEFORE_SECONDS
+
+
+def _new_session(role_arn, task_arn):
+    """Registers STS session credentials for the role, named after the task (as the ECS agent does)."""
     from ministack.services import iam as iam_svc
     from ministack.services import sts
 
-    session = entry.get("session")
-    if session and session["expires"] - time.time() > RENEW_BEFORE_SECONDS:
-        return session
-    role_arn = entry["role"]
     account = role_arn.split(":")[4]
-    assumed_arn = f"arn:aws:sts::{account}:assumed-role/{role_name(role_arn)}/{session_name(entry['task'])}"
+    assumed_arn = f"arn:aws:sts::{account}:assumed-role/{role_name(role_arn)}/{session_name(task_arn)}"
     access_key = iam_svc._gen_session_access_key()
     expires = time.time() + CREDENTIALS_SECONDS
     session = {"AccessKeyId": access_key, "SecretAccessKey": iam_svc._gen_secret(),
                "Token": iam_svc._gen_session_token(), "expires": expires}
     sts.register_session(access_key, {
         "Arn": assumed_arn,
-        "UserId": f"{sts._role_id(role_arn)}:{session_name(entry['task'])}",
+        "UserId": f"{sts._role_id(role_arn)}:{session_name(task_arn)}",
         "SecretAccessKey": session["SecretAccessKey"],
         "SessionToken": session["Token"],
         "Expiration": expires,
@@ -228,12 +228,15 @@ def _issue_session(entry):
         "SessionTags": [],
         "SessionPolicies": None,
     })
-    entry["session"] = session
     return session
 
 
 def task_credentials(cred_id, authorization):
-    """The ECS agent's answer to GET /v2/credentials/<id>: (status, document)."""
+    """The ECS agent's answer to GET /v2/credentials/<id>: (status, document).
+
+    The credentials lock guards the table only. Registering a session writes the saved state (the
+    durability patch), and the state saver reads this table under its own lock: calling out with
+    the lock held deadlocked the emulator's event loop."""
     with _credentials_lock:
         entry = _credentials.get(cred_id)
         if entry is None:
@@ -242,17 +245,21 @@ def task_credentials(cred_id, authorization):
         if authorization != entry["token"]:
             return 400, {"code": "InvalidAuthorizationToken",
                          "message": "CredentialsV2Request: Authorization header does not match the task"}
-        if auth_enabled():
-            role = _stored_role(entry["role"])
-            if role is None or not _trusts_ecs_tasks(role):
-                return 500, {"code": "InternalServerError", "message": unable_to_assume(entry["role"])}
-        session = _issue_session(entry)
+        role_arn, task_arn, session = entry["role"], entry["task"], entry.get("session")
+    if auth_enabled():
+        role = _stored_role(role_arn)
+        if role is None or not _trusts_ecs_tasks(role):
+            return 500, {"code": "InternalServerError", "message": unable_to_assume(role_arn)}
+    if not _fresh(session):
+        session = _new_session(role_arn, task_arn)
+        with _credentials_lock:
+            entry["session"] = session
     return 200, {
         "AccessKeyId": session["AccessKeyId"],
         "SecretAccessKey": session["SecretAccessKey"],
         "Token": session["Token"],
         "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session["expires"])),
-        "RoleArn": entry["role"],
+        "RoleArn": role_arn,
     }
 
 

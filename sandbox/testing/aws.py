@@ -7,10 +7,15 @@ takes it unchanged); its clients and resources reach the emulator unless given a
 from __future__ import annotations
 
 import boto3
+from botocore.config import Config
 
 # The emulator's own keys: the account root (the emulator's AWS_ACCESS_KEY_ID), as tests need to set up
 # and inspect anything. What DAGs do is checked as their roles (IAM is enforced).
 EMULATOR_KEYS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+# The emulator answers within a second (RunTask starts containers after it answers): a call that
+# waits longer found it hung, and a test should fail in a minute and a half, not wait out botocore's
+# 60 s read timeout five times. A client's own config wins field by field.
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 class EmulatorSession(boto3.Session):
@@ -25,6 +30,8 @@ class EmulatorSession(boto3.Session):
         # use_ssl, verify, endpoint_url); Session.resource calls client() with endpoint_url=None.
         if len(args) < 6 and kwargs.get("endpoint_url") is None:
             kwargs["endpoint_url"] = self.endpoint_url
+        if len(args) < 10:  # config comes after endpoint_url and the three credential parameters
+            kwargs["config"] = CLIENT_CONFIG.merge(kwargs["config"]) if kwargs.get("config") else CLIENT_CONFIG
         return super().client(*args, **kwargs)
 
     def __repr__(self) -> str:

@@ -27,6 +27,10 @@ PLUGIN_NAME = "sandbox"  # the entry point's name: `-p no:sandbox` blocks it
 DEFAULT_REGION = "us-east-1"
 # (dag_id, conf, state, seconds) of every run_dag of the session, for the terminal summary.
 DAG_RUN_TIMINGS = pytest.StashKey[list]()
+# The sandbox the session's fixtures use, once one is up: probed when a test fails.
+ACTIVE_SANDBOX = pytest.StashKey["Sandbox"]()
+# How long a service that stopped answering gets before the session stops (it would only hang on).
+PROBE_TIMEOUT_SECONDS = 10
 
 
 def ensure_registered(config: pytest.Config) -> None:
@@ -71,7 +75,7 @@ class Sandbox:
 
 # --- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(scope="session", name="sandbox")
-def sandbox_fixture():
+def sandbox_fixture(pytestconfig):
     """The sandbox for the test session: reuses the running one if it is this checkout's and
     unchanged, otherwise brings it up (`make up`'s code path) and takes it down at the end (not with
     SANDBOX_KEEP=1). Yields settings, airflow_url, aws_endpoint, admin (user, password), region.
@@ -83,7 +87,11 @@ def sandbox_fixture():
     from sandbox.host import stack
     settings = load_settings()
     with stack.running(settings):
-        yield Sandbox.from_settings(settings)
+        pytestconfig.stash[ACTIVE_SANDBOX] = Sandbox.from_settings(settings)
+        try:
+            yield pytestconfig.stash[ACTIVE_SANDBOX]
+        finally:
+            del pytestconfig.stash[ACTIVE_SANDBOX]
 
 
 @pytest.fixture(scope="session")
@@ -161,6 +169,38 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash.setdefault(DAG_RUN_TIMINGS, [])
+
+
+def not_answering(sandbox: Sandbox) -> list[str]:
+    """The sandbox's services (the AWS emulator, Airflow's API) that do not answer their health URL."""
+    import urllib.request
+    silent, timeout = [], PROBE_TIMEOUT_SECONDS
+    for name, url in (("the AWS emulator", f"{sandbox.aws_endpoint}/_localstack/health"),
+                      ("Airflow's API server", f"{sandbox.airflow_url}/api/v2/monitor/health")):
+        try:
+            urllib.request.urlopen(url, timeout=timeout).close()
+        except OSError as exc:  # URLError, timeouts and HTTP errors alike
+            silent.append(f"{name} ({url}: {exc})")
+    return silent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """After a failed test, a service of the sandbox that stopped answering stops the session: every
+    later test would wait out its own timeouts against it (a hung emulator once cost CI its budget).
+    Tests that take the sandbox down and bring it back run last and are not probed."""
+    report = yield
+    sandbox = item.config.stash.get(ACTIVE_SANDBOX, None)
+    if (report.failed and report.when in ("setup", "call") and sandbox is not None
+            and item.get_closest_marker("replaces_sandbox") is None):
+        silent = not_answering(sandbox)
+        if silent:
+            reason = (f"the sandbox stopped answering after {item.nodeid}: {'; '.join(silent)}. "
+                      "Later tests would only wait out their timeouts; see `make status` and "
+                      "`docker compose logs`.")
+            report.sections.append(("sandbox", reason))
+            item.session.shouldstop = reason
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -1,8 +1,8 @@
 """End-to-end: ECS RunTask/StopTask/DescribeTasks against the patched MiniStack.
 
 Every test runs real containers through the emulator's Docker socket and
-asserts what ECS would report. Needs a running emulator (SANDBOX_AWS_ENDPOINT)
-and a local image with python3, /bin/sh and procps (SANDBOX_TASK_IMAGE).
+asserts what ECS would report. Uses the sandbox's emulator (the aws_session
+fixture) and a local image with python3, /bin/sh and procps (SANDBOX_TASK_IMAGE).
 """
 
 import functools
@@ -14,35 +14,21 @@ import pytest
 
 from sandbox.core.poll import wait_until
 
-boto3 = pytest.importorskip("boto3")
-
 pytestmark = pytest.mark.e2e
 
-ENDPOINT = os.environ.get("SANDBOX_AWS_ENDPOINT", "http://127.0.0.1:4566")
 IMAGE = os.environ.get("SANDBOX_TASK_IMAGE", "sandbox/task:1.0")
 REGION = "us-east-1"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 
 
-def _client(service):
-    return boto3.client(
-        service, endpoint_url=ENDPOINT, region_name=REGION,
-        aws_access_key_id="test", aws_secret_access_key="test")
+@pytest.fixture(scope="module")
+def ecs(aws_session):
+    return aws_session.client("ecs", region_name=REGION)
 
 
 @pytest.fixture(scope="module")
-def ecs():
-    client = _client("ecs")
-    try:
-        client.list_clusters()
-    except Exception as exc:  # pragma: no cover - environment guard
-        pytest.skip(f"no ECS emulator at {ENDPOINT}: {exc}")
-    return client
-
-
-@pytest.fixture(scope="module")
-def logs():
-    return _client("logs")
+def logs(aws_session):
+    return aws_session.client("logs", region_name=REGION)
 
 
 # Task states change within a second, and several tests time how fast: poll often; a timeout fails the test.

@@ -63,3 +63,24 @@ def test_task_credentials_need_a_known_id_and_the_tasks_token(monkeypatch):
     assert (status, doc["code"]) == (400, "InvalidIdInRequest")
     status, doc = iam.task_credentials("cred-1", "another-token")
     assert (status, doc["code"]) == (400, "InvalidAuthorizationToken")
+
+
+def test_task_credentials_are_issued_without_holding_the_table_lock(monkeypatch):
+    # Issuing registers an STS session, which writes the saved state; the state saver reads the
+    # credentials table under its own lock. Holding the table's lock here deadlocked the emulator.
+    issued = []
+
+    def new_session(role_arn, task_arn):
+        assert not iam._credentials_lock.locked()
+        issued.append((role_arn, task_arn))
+        return {"AccessKeyId": f"ASIA{len(issued)}", "SecretAccessKey": "s", "Token": "t",
+                "expires": __import__("time").time() + iam.CREDENTIALS_SECONDS}
+
+    monkeypatch.setattr(iam, "_new_session", new_session)
+    monkeypatch.setattr(iam, "auth_enabled", lambda: False)
+    monkeypatch.setitem(iam._credentials, "cred-1", {"role": ROLE + "data", "token": "secret-token",
+                                                     "task": "arn:aws:ecs:us-east-1:0:task/c/t1"})
+    first = iam.task_credentials("cred-1", "secret-token")
+    again = iam.task_credentials("cred-1", "secret-token")
+    assert first == again and first[0] == 200 and first[1]["AccessKeyId"] == "ASIA1"
+    assert issued == [(ROLE + "data", "arn:aws:ecs:us-east-1:0:task/c/t1")]  # renewed only near expiry

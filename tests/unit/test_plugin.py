@@ -283,3 +283,64 @@ def test_the_installed_entry_point_loads_the_plugin_and_the_conftest_does_not_lo
     both = pytester.runpytest_subprocess("--fixtures")
     assert both.ret == 0, both.stderr.str()
     assert all(both.stdout.str().count(f"{name} [session scope]") == 1 for name in FIXTURES), both.stdout.str()
+
+
+# --- a sandbox that stops answering -------------------------------------------------------------
+def test_aws_session_clients_give_up_on_a_hung_emulator_in_seconds_not_minutes():
+    session = EmulatorSession("http://127.0.0.1:4566")
+    config = session.client("ecs").meta.config
+    assert (config.connect_timeout, config.read_timeout) == (5, 30)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    from botocore.config import Config
+    own = session.client("ecs", config=Config(read_timeout=300)).meta.config
+    assert (own.read_timeout, own.connect_timeout) == (300, 5)
+
+
+@pytest.fixture
+def services(monkeypatch):
+    """An emulator port that accepts connections and never answers (hung), and one that answers."""
+    import http.server
+    import socket
+    import threading
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("Ok", (http.server.BaseHTTPRequestHandler,), {
+        "do_GET": lambda self: (self.send_response(200), self.end_headers()),
+        "log_message": lambda self, *a: None}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr("sandbox.testing.plugin.PROBE_TIMEOUT_SECONDS", 1)
+    yield {"hung": hung.getsockname()[1], "answering": server.server_address[1]}
+    server.shutdown()
+    hung.close()
+
+
+@pytest.mark.parametrize("emulator, outcomes", [
+    ("hung", {"failed": 1}),                    # the session stops: test_b would only wait
+    ("answering", {"failed": 1, "passed": 1}),  # an ordinary failure: the session goes on
+])
+def test_a_failure_with_the_sandbox_not_answering_stops_the_session(pytester, services, emulator, outcomes):
+    load_plugin(pytester, f"""
+        from sandbox.host.settings import Settings
+        from sandbox.testing.plugin import ACTIVE_SANDBOX, Sandbox
+
+        @pytest.fixture(scope="session")
+        def sandbox(pytestconfig, tmp_path_factory):
+            settings = Settings({{"LOCALSTACK_PORT": "{services[emulator]}",
+                                  "AIRFLOW_PORT": "{services['answering']}"}})
+            box = Sandbox.from_settings(settings, tmp_path_factory.mktemp("cfg") / "sandbox.yaml")
+            pytestconfig.stash[ACTIVE_SANDBOX] = box
+            return box
+    """)
+    pytester.makepyfile("""
+        def test_a(sandbox):
+            assert False, "the emulator's call timed out"
+
+        def test_b(sandbox):
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(**outcomes)
+    stopped = "the sandbox stopped answering after test_a_failure" in result.stdout.str()
+    assert stopped is (emulator == "hung")
