@@ -1,6 +1,6 @@
 """What the patches in this folder rely on in MiniStack, checked against the installed MiniStack.
 
-ecs_fidelity.py, iam_fidelity.py and durability.py call, wrap and replace private functions of
+ecs_fidelity.py, iam_fidelity.py, root_access.py and durability.py call, wrap and replace private functions of
 MiniStack, and ecs_fidelity.py carries a copy of one (``_start_task_worker``). Nothing in MiniStack
 promises to keep them, so this file pins them: every name, the parameters of every function (names,
 order, kinds, defaults; annotations left out: a caller does not see them), the few values the
@@ -17,6 +17,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import inspect
+import re
 import sys
 
 try:  # in the emulator's image, the patch modules are copied next to this file
@@ -129,9 +130,18 @@ CONTRACT = {
         "access_denied_response": ("(service, action, principal_arn, request_id, *, error_code='', message='', "
                                    "headers=None, resource_arn='*', explicit_deny=False, resource_policy_arn='')"),
         "extract_resource_arn": "(service, method, path, headers, body, query_params, region, account_id)",
+        # root_access: what S3 answers an unknown key, with why after it.
+        "_auth_failure": "(service, code, message, headers)",
     },
     "ministack.core.iam_evaluator": {
         "AuthError": "(code, message, details=<factory>)",
+        # root_access replaces these, here and where they were imported by name (its _IMPORTERS).
+        "is_root_access_key": "(access_key_id)",
+        "resolve_credential": "(access_key_id, account_id=None, session_token=<object>)",
+        "CredentialResolutionError": "(code, message)",
+        # root_access: an anonymous request of an action AWS serves unsigned passes without a key.
+        "_anonymous": "ContextVar",
+        "_served_unsigned": "(service, iam_action)",
         "enforce": "(access_key_id, iam_action, service, region, resource_arn='*', service_context=None)",
         # What enforce returns on a denial: iam_fidelity reads its decision and principal_arn.
         "EvalResult": "(decision, principal_arn='', matched_sid='', reason='', resource_policy_arn='')",
@@ -150,7 +160,13 @@ CONTRACT = {
         "save_state": "(service, data)",
         "_json_default": "(obj)",
     },
+    "ministack.services.s3": {
+        # root_access: S3's refusal of an unknown key names it.
+        "_error": "(code, message, status, resource='', extra=None, headers=None)",
+    },
     "ministack.app": {
+        # root_access wraps the ASGI application; main() serves the module's `app` when it starts.
+        "app": "async (scope, receive, send)",
         "_build_persistence_save_dict": "()",
         "_load_persisted_state": "()",
         # The services whose state is saved and loaded through the get_state/load_persisted_state the
@@ -209,7 +225,9 @@ def signature_text(obj):
         return None
     plain = sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
                         return_annotation=sig.empty)
-    return ("async " if inspect.iscoroutinefunction(obj) else "") + str(plain)
+    # A sentinel default (`object()`) prints with its address, which differs on every run.
+    text = re.sub(r"<object object at 0x[0-9a-f]+>", "<object>", str(plain))
+    return ("async " if inspect.iscoroutinefunction(obj) else "") + text
 
 
 def _shown(value):

@@ -14,6 +14,11 @@ makes RunTask check what ECS checks:
   execution role, or whose role does not trust ``ecs-tasks.amazonaws.com``;
 - RunTask is authorized on the task definition, not on the cluster;
 - AccessDenied messages name the resource, as S3 and ECS do;
+- Airflow's containers get credentials the same way, from the fixed id
+  ``airflow`` (AIRFLOW_CREDENTIALS_ID) with the token in
+  SANDBOX_AIRFLOW_CREDENTIALS_TOKEN, for the project's aws.airflow_role
+  (SANDBOX_AIRFLOW_ROLE_ARN): Airflow acts as that role as an MWAA environment
+  acts as its execution role, and holds no key of its own;
 - STS sessions and task credentials are part of the saved state, so the
   credentials Airflow and running tasks hold stay valid across a restart.
 
@@ -214,7 +219,7 @@ def _new_session(role_arn, task_arn):
     access_key = iam_svc._gen_session_access_key()
     expires = time.time() + CREDENTIALS_SECONDS
     session = {"AccessKeyId": access_key, "SecretAccessKey": iam_svc._gen_secret(),
-               "Token": iam_svc._gen_session_token(), "expires": expires}
+               "Token": iam_svc._gen_session_token(), "expires": expires, "role": role_arn}
     sts.register_session(access_key, {
         "Arn": assumed_arn,
         "UserId": f"{sts._role_id(role_arn)}:{session_name(task_arn)}",
@@ -231,6 +236,24 @@ def _new_session(role_arn, task_arn):
     return session
 
 
+AIRFLOW_CREDENTIALS_ID = "airflow"
+
+
+def no_airflow_role():
+    return (f"{AIRFLOW_CREDENTIALS_ID}: the project's sandbox.yaml sets no aws.airflow_role, so Airflow has no AWS "
+            "identity (as an MWAA environment without an execution role): set it to one of aws.iam_roles")
+
+
+def _airflow_entry():
+    """Airflow's entry, from the emulator's environment (`make up` sets it per project); None without a token."""
+    token = os.environ.get("SANDBOX_AIRFLOW_CREDENTIALS_TOKEN", "")
+    if not token:
+        return None
+    entry = _credentials.setdefault(AIRFLOW_CREDENTIALS_ID, {"task": AIRFLOW_CREDENTIALS_ID})
+    entry.update(role=os.environ.get("SANDBOX_AIRFLOW_ROLE_ARN", ""), token=token, service=None)
+    return entry
+
+
 def task_credentials(cred_id, authorization):
     """The ECS agent's answer to GET /v2/credentials/<id>: (status, document).
 
@@ -238,7 +261,7 @@ def task_credentials(cred_id, authorization):
     durability patch), and the state saver reads this table under its own lock: calling out with
     the lock held deadlocked the emulator's event loop."""
     with _credentials_lock:
-        entry = _credentials.get(cred_id)
+        entry = _airflow_entry() if cred_id == AIRFLOW_CREDENTIALS_ID else _credentials.get(cred_id)
         if entry is None:
             return 400, {"code": "InvalidIdInRequest",
                          "message": "CredentialsV2Request: Credentials not found"}
@@ -246,11 +269,18 @@ def task_credentials(cred_id, authorization):
             return 400, {"code": "InvalidAuthorizationToken",
                          "message": "CredentialsV2Request: Authorization header does not match the task"}
         role_arn, task_arn, session = entry["role"], entry["task"], entry.get("session")
+        service = entry.get("service", ECS_TASKS_SERVICE)
+    if not role_arn:
+        return 500, {"code": "InternalServerError", "message": no_airflow_role()}
     if auth_enabled():
         role = _stored_role(role_arn)
-        if role is None or not _trusts_ecs_tasks(role):
+        # Airflow's role is not checked for a service trust: the sandbox's roles trust the account.
+        if role is None and not service:
+            return 500, {"code": "InternalServerError", "message": f"Airflow's role {role_arn} does not exist in "
+                         "the emulator (yet): bootstrap creates it from aws.iam_roles"}
+        if role is None or (service and not trusts_service(role.get("AssumeRolePolicyDocument", "{}"), service)):
             return 500, {"code": "InternalServerError", "message": unable_to_assume(role_arn)}
-    if not _fresh(session):
+    if not _fresh(session) or session.get("role", role_arn) != role_arn:
         session = _new_session(role_arn, task_arn)
         with _credentials_lock:
             entry["session"] = session

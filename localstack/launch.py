@@ -2,7 +2,8 @@
 
 Equivalent to ``python -m ministack`` (same environment variables: GATEWAY_PORT,
 BIND_HOST, LOG_LEVEL, ...), except that the patches are installed first
-(ecs_fidelity.py, then iam_fidelity.py on top of it, and durability.py), and
+(ecs_fidelity.py, then iam_fidelity.py on top of it, root_access.py and
+durability.py), and
 that detached mode is refused: ``ministack -d`` re-execs a plain hypercorn
 process, which would run without them.
 """
@@ -15,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ecs_fidelity  # noqa: E402
 import durability  # noqa: E402
 import iam_fidelity  # noqa: E402
+import root_access  # noqa: E402
 
 
 def main():
@@ -24,6 +26,8 @@ def main():
     try:
         ecs_fidelity.apply()
         iam_fidelity.apply()
+        if iam_fidelity.auth_enabled():  # AWS_IAM_ENFORCED=false: any key may do anything, as documented
+            root_access.apply()
         durability.apply()
     except RuntimeError as exc:
         sys.exit(f"ERROR: {exc}")

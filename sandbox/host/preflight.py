@@ -90,6 +90,33 @@ def remove_stale_bridges(sys_net: Path = Path("/sys/class/net")) -> None:
                 info(f"removed {iface.name}, a bridge left by an engine that was killed")
 
 
+# Docker's rule for a bridge network: what leaves the subnet by another interface is masqueraded.
+_MASQUERADE = re.compile(r"^-A POSTROUTING -s (?P<subnet>\S+) ! -o br-(?P<id>[0-9a-f]{12}) -j MASQUERADE$")
+
+
+def stale_nat_rules(rules: str, owned: set[str]) -> list[list[str]]:
+    """The MASQUERADE rules (as `iptables -t nat -D` arguments) of bridges no network owns."""
+    return [["-t", "nat", "-D", "POSTROUTING", "-s", m["subnet"], "!", "-o", f"br-{m['id']}", "-j", "MASQUERADE"]
+            for m in map(_MASQUERADE.match, rules.splitlines()) if m and m["id"] not in owned]
+
+
+def remove_stale_nat_rules() -> None:
+    """Removes the masquerade rules of networks the engine no longer has (an engine killed, not
+    stopped, leaves them). With the kernel filtering bridged traffic (the Kubernetes node loads
+    br_netfilter), such a rule for a subnet that a network of this sandbox has again masquerades
+    the traffic between its containers: the AWS emulator would see every task as the host, which
+    alone may act as the account root."""
+    if os.geteuid() != 0 or shutil.which("iptables") is None:
+        return
+    res = docker("network", "ls", "--quiet", "--no-trunc")
+    listed = _run(["iptables", "-t", "nat", "-S", "POSTROUTING"])
+    if res.returncode != 0 or listed.returncode != 0:
+        return
+    for args in stale_nat_rules(listed.stdout, {network_id[:12] for network_id in res.stdout.split()}):
+        if _run(["iptables", *args]).returncode == 0:
+            info(f"removed the NAT rule of {args[8]}, a network left by an engine that was killed")
+
+
 def apt_install(packages: list[str]) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     update = _run(["apt-get", "update", "-qq"], env=env)
@@ -137,6 +164,7 @@ def ensure_compose() -> None:
 
 def preflight() -> None:
     ensure_docker_engine()
+    remove_stale_nat_rules()
     ensure_compose()
 
 

@@ -95,6 +95,21 @@ class Project:
         slug = re.sub(r"[^a-z0-9]+", "_", self.root.name.lower()).strip("_")[:24] or "project"
         return f"{slug}_{hashlib.sha256(str(self.root).encode()).hexdigest()[:8]}"
 
+    def airflow_role_arn(self) -> str:
+        """The ARN of sandbox.yaml's aws.airflow_role ("" without one): what Airflow's containers act as.
+        Read as written; `make up` validates the config before anything starts."""
+        import yaml
+
+        from sandbox.seeding.config import DEFAULT_ACCOUNT_ID
+        try:
+            raw = yaml.safe_load(self.config.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            return ""
+        aws = raw.get("aws") if isinstance(raw, dict) else None
+        if not isinstance(aws, dict) or not isinstance(aws.get("airflow_role"), str):
+            return ""
+        return f"arn:aws:iam::{aws.get('account_id') or DEFAULT_ACCOUNT_ID}:role/{aws['airflow_role']}"
+
     def compose_env(self) -> dict[str, str]:
         """What compose.yaml interpolates for this project: mounts, the Airflow image and its world."""
         return {
@@ -105,6 +120,7 @@ class Project:
             "SANDBOX_AIRFLOW_IMAGE": self.airflow_image,
             "SANDBOX_AIRFLOW_DB": f"airflow_{self.world}" if self.world else "airflow",
             "SANDBOX_EMULATOR_STATE": f"/var/lib/ministack/projects/{self.world}" if self.world else "/var/lib/ministack",
+            "SANDBOX_AIRFLOW_ROLE_ARN": self.airflow_role_arn(),
         }
 
     def notices(self) -> list[str]:

@@ -68,6 +68,12 @@ class Settings:
         return value == "true"
 
     @property
+    def root_keys(self) -> dict[str, str]:
+        """The emulator's account-root key pair (boto3 keyword arguments): accepted from the host only."""
+        from sandbox.core.root_keys import root_keys
+        return root_keys(self.values)
+
+    @property
     def admin(self) -> tuple[str, str]:
         return self.get("AIRFLOW_ADMIN_USER", "admin"), self.get("AIRFLOW_ADMIN_PASSWORD", "admin")
 
@@ -77,15 +83,23 @@ class Settings:
 LEGACY_FERNET_KEY = "kTk5Sx3PWtgDZc2DbqcRFr-KbyJA8QDjQkCEddhPuqU="
 
 
+_KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # what AWS access key ids are made of
+
+
 def generate_secrets(root: Path, values: dict[str, str]) -> None:
-    """Fills AIRFLOW_FERNET_KEY and AIRFLOW_JWT_SECRET in `.env` where they are empty: per checkout,
-    made once, never committed."""
+    """Fills AIRFLOW_FERNET_KEY, AIRFLOW_JWT_SECRET, the emulator's account-root key pair and Airflow's
+    credentials token in `.env` where they are empty: per checkout, made once, never committed."""
     made = {}
     if not values.get("AIRFLOW_FERNET_KEY"):
         key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         made["AIRFLOW_FERNET_KEY"] = f"{key},{LEGACY_FERNET_KEY}" if (root / ".build" / "stack.json").exists() else key
     if not values.get("AIRFLOW_JWT_SECRET"):
         made["AIRFLOW_JWT_SECRET"] = secrets.token_urlsafe(32)
+    if not values.get("SANDBOX_ROOT_ACCESS_KEY_ID") or not values.get("SANDBOX_ROOT_SECRET_ACCESS_KEY"):
+        made["SANDBOX_ROOT_ACCESS_KEY_ID"] = "AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+        made["SANDBOX_ROOT_SECRET_ACCESS_KEY"] = secrets.token_urlsafe(30)
+    if not values.get("SANDBOX_AIRFLOW_CREDENTIALS_TOKEN"):
+        made["SANDBOX_AIRFLOW_CREDENTIALS_TOKEN"] = secrets.token_urlsafe(32)
     if not made:
         return
     env_file = root / ".env"

@@ -29,6 +29,7 @@ ADMIN_KUBECONFIG = KUBE_DIR / "admin.yaml"
 CLUSTER_RECORD = KUBE_DIR / "cluster.json"
 HOST_KUBECONFIG = KUBE_DIR / "host.yaml"
 SDK_CONFIG = ROOT / ".build" / "aws" / "config"
+HOST_SDK_CONFIG = ROOT / ".build" / "host-aws" / "config"  # mounted into no container: the host's own
 LONG_RUNNING = ["postgres", "localstack", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                 "airflow-triggerer", "metrics"]
 
@@ -91,7 +92,7 @@ def up(settings: Settings, build: bool = True) -> float:
         images.build_all(settings, compose_images(), config.images)
         build_project_airflow(project)
     EMPTY_DIR.mkdir(parents=True, exist_ok=True)
-    write_sdk_config(config)
+    write_sdk_config(config, settings)
     provider = select_cluster(settings, config)
     remove_replaced_cluster(settings, provider)
     if provider is not None:
@@ -133,22 +134,26 @@ def parse_dags(settings: Settings) -> int:
     return res.returncode
 
 
-def write_sdk_config(config) -> None:
-    """The AWS SDK config file of the Airflow services (AWS_CONFIG_FILE): the region and, with
-    aws.airflow_role, that role assumed through STS with the emulator's keys as the source, so plain
-    boto3 in DAG code acts as the role, as an MWAA worker acts as its execution role."""
+def write_sdk_config(config, settings: Settings) -> None:
+    """Two AWS SDK config files. .build/aws/config, for the Airflow services (AWS_CONFIG_FILE): the
+    region and retries, and no keys: they act as aws.airflow_role through the emulator's credentials
+    endpoint, as an MWAA environment acts as its execution role. .build/host-aws/config, for this
+    machine: profile `sandbox`, the account root (accepted from the host only) at the emulator."""
     lines = ["# Written by `make up` from the project's sandbox.yaml; read by the AWS SDK in Airflow.",
-             "[profile sandbox-source]", "aws_access_key_id = test", "aws_secret_access_key = test", "",
              # As the aws connections' config_kwargs: ride out an emulator restart (seed_airflow).
              "[default]", f"region = {config.region}", "retry_mode = standard", "max_attempts = 10"]
-    if config.airflow_role:
-        lines += [f"role_arn = {config.role_arn(config.airflow_role)}",
-                  "source_profile = sandbox-source", "role_session_name = airflow"]
-    else:
-        lines += ["aws_access_key_id = test", "aws_secret_access_key = test"]
     SDK_CONFIG.parent.mkdir(parents=True, exist_ok=True)
     SDK_CONFIG.write_text("\n".join(lines) + "\n")
     SDK_CONFIG.chmod(0o644)  # Airflow's user reads it through the mount
+    keys = settings.root_keys
+    HOST_SDK_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    HOST_SDK_CONFIG.write_text("\n".join([
+        "# Written by `make up`: the AWS emulator as its account root, from this machine only.",
+        "#   AWS_CONFIG_FILE=.build/host-aws/config aws --profile sandbox s3 ls",
+        "[profile sandbox]", f"region = {config.region}", f"endpoint_url = {settings.aws_endpoint}",
+        f"aws_access_key_id = {keys['aws_access_key_id']}",
+        f"aws_secret_access_key = {keys['aws_secret_access_key']}"]) + "\n")
+    HOST_SDK_CONFIG.chmod(0o600)
 
 
 def build_project_airflow(project: Project) -> None:
@@ -286,7 +291,8 @@ def summary(settings: Settings) -> str:
         f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
         f"  Cost reports          : the Cost tab of a DAG run in the UI, or `make report`   ({settings.metrics_url})",
         f"  AWS emulator          : {settings.aws_endpoint}   (region us-east-1; "
-        + ("IAM enforced; key test / test acts as the account root)" if settings.iam_enforced
+        + ("IAM enforced; the account root, from this machine only: "
+           "AWS_CONFIG_FILE=.build/host-aws/config aws --profile sandbox)" if settings.iam_enforced
            else "IAM off: any access key does anything)"),
         "",
         "  service                 state",

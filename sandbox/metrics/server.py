@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sandbox.core.airflow_api import AirflowApiError, AirflowClient
+from sandbox.core.root_keys import root_keys
 from sandbox.metrics import pricing, report
 from sandbox.metrics.cgroups import CgroupTree
 from sandbox.metrics.health import WatchHealth, health_json
@@ -48,8 +49,7 @@ class Service:
         import boto3
         import docker
         aws = dict(endpoint_url=env.get("SANDBOX_AWS_ENDPOINT", "http://localstack:4566"),
-                   region_name=env.get("AWS_REGION", "us-east-1"),
-                   aws_access_key_id="test", aws_secret_access_key="test")  # the emulator's account root
+                   region_name=env.get("AWS_REGION", "us-east-1"), **root_keys(env))
         # Read again before every connection: `make up` rewrites it when it recreates the cluster.
         self.pods = PodWatch(KubeconfigFile(env.get("SANDBOX_KUBECONFIG", "/kube/admin.yaml")))
         self.sampler = Sampler(CgroupTree(env.get("SANDBOX_CGROUP_ROOT", "/host/cgroup")), self.store,

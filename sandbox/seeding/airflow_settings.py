@@ -183,6 +183,21 @@ def _text(value: Any, where: str, fail: Fail) -> str | None:
     return value
 
 
+# The amazon provider takes keys from login/password or from these extras.
+_AWS_KEY_EXTRAS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+STATIC_KEYS_REFUSED = ("an aws connection here acts as aws.airflow_role, as an MWAA environment's connections act "
+                       "as its execution role: the emulator refuses static keys (`test` included) from Airflow. "
+                       "Remove them (keep role_arn to act as another role)")
+
+
+def static_aws_keys(conn: dict) -> list[str]:
+    """The fields of an `aws` connection that carry static keys."""
+    if conn.get("conn_type") != "aws":
+        return []
+    extra = conn.get("extra") if isinstance(conn.get("extra"), dict) else {}
+    return [k for k in ("login", "password") if conn.get(k)] + [k for k in _AWS_KEY_EXTRAS if extra.get(k)]
+
+
 def _connection(entry: dict, where: str, fail: Fail) -> dict:
     conn_id = _text(entry.get("conn_id"), f"{where}.conn_id", fail)
     if conn_id is None and entry.get("conn_id") in (None, ""):
@@ -218,6 +233,9 @@ def _connection(entry: dict, where: str, fail: Fail) -> dict:
             conn["port"] = port
     if extra:
         conn["extra"] = extra
+    for key in static_aws_keys(conn):
+        fail(f"{where}.conn_{key}" if key in ("login", "password") else f"{where}.conn_extra.{key}",
+             STATIC_KEYS_REFUSED)
     return conn
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 
-from sandbox.seeding.airflow_settings import validate_pools
+from sandbox.seeding.airflow_settings import STATIC_KEYS_REFUSED, static_aws_keys, validate_pools
 from sandbox.core.fargate_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
                                          host_access, parse_cpu, parse_memory)
 from sandbox.metrics.pricing import Prices, validate_prices
@@ -356,6 +356,8 @@ def _check_connection(c: _Checker, conn: Any, where: str) -> None:
             c.fail(f"{where}.{key}", f"expected text, found {_found(conn[key])}; quote it so YAML keeps it as written")
     if "port" in conn:
         c.integer(conn["port"], f"{where}.port", 1, 65535)
+    for key in static_aws_keys(conn):
+        c.fail(f"{where}.{key}" if key in ("login", "password") else f"{where}.extra.{key}", STATIC_KEYS_REFUSED)
     if "extra" in conn:
         extra = conn["extra"]
         if not isinstance(extra, dict):

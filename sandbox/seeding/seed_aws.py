@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sandbox.core.root_keys import root_keys
 from sandbox.seeding import vcf
 from sandbox.seeding.config import SeedConfig
 
@@ -21,7 +22,7 @@ Report = Callable[[str, str, str], None]  # (kind, name, outcome)
 
 
 def aws_clients(endpoint: str, region: str) -> dict[str, Any]:
-    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+    session = boto3.session.Session(region_name=region, **root_keys())
     cfg = Config(retries={"max_attempts": 5, "mode": "standard"})
     return {name: session.client(name, endpoint_url=endpoint, config=cfg)
             for name in ("iam", "s3", "logs", "ecs", "ecr", "sts")}

@@ -9,9 +9,6 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
-# The emulator's own keys: the account root (the emulator's AWS_ACCESS_KEY_ID), as tests need to set up
-# and inspect anything. What DAGs do is checked as their roles (IAM is enforced).
-EMULATOR_KEYS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 # The emulator answers within a second (RunTask starts containers after it answers): a call that
 # waits longer found it hung, and a test should fail in a minute and a half, not wait out botocore's
 # 60 s read timeout five times. A client's own config wins field by field.
@@ -22,7 +19,7 @@ class EmulatorSession(boto3.Session):
     """boto3.Session whose `.client(name)` and `.resource(name)` default `endpoint_url` to the emulator's."""
 
     def __init__(self, endpoint_url: str, region_name: str = "us-east-1", **session_kwargs):
-        super().__init__(region_name=region_name, **{**EMULATOR_KEYS, **session_kwargs})
+        super().__init__(region_name=region_name, **session_kwargs)
         self.endpoint_url = endpoint_url
 
     def client(self, *args, **kwargs):

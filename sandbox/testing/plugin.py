@@ -113,15 +113,16 @@ def airflow_api(sandbox, pytestconfig):
 
 @pytest.fixture(scope="session")
 def aws_session(sandbox):
-    """A boto3.Session (keys test/test, the sandbox's region) whose .client() and .resource() reach
-    the AWS emulator unless given another endpoint_url; pass it to code that takes a Session.
+    """A boto3.Session (the account root, which the emulator accepts from this machine only; the
+    sandbox's region) whose .client() and .resource() reach the AWS emulator unless given another
+    endpoint_url; pass it to code that takes a Session. What DAGs do is checked as their roles.
 
         def test_seeded_bucket(aws_session):
             s3 = aws_session.client("s3")
             assert "sandbox-data" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     """
     from sandbox.testing.aws import EmulatorSession
-    return EmulatorSession(sandbox.aws_endpoint, region_name=sandbox.region)
+    return EmulatorSession(sandbox.aws_endpoint, region_name=sandbox.region, **sandbox.settings.root_keys)
 
 
 @pytest.fixture(scope="session")

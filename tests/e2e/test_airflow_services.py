@@ -65,7 +65,7 @@ def test_scheduler_processes_start_with_the_dag_imports_loaded(sandbox):
 
 
 def test_plain_sdk_calls_in_airflow_act_as_the_airflow_role(sandbox):
-    # No hook, no connection, no keys in code: the SDK's own settings chain (AWS_CONFIG_FILE).
+    # No hook, no connection, no keys: the SDK's own chain finds the emulator's credentials endpoint.
     script = ("import boto3; print(boto3.client('sts').get_caller_identity()['Arn']); "
               "print(boto3.client('s3').get_object(Bucket='sandbox-data', Key='seed/README.txt')['Body'].read())")
     res = exec_in("airflow-scheduler", "python", "-c", script)

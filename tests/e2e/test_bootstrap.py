@@ -56,10 +56,9 @@ def test_seeded_objects_exist(aws_session):
 def test_aws_default_connection_round_trips_its_extras(airflow_api):
     conn = airflow_api.get_connection("aws_default")
     assert conn["conn_type"] == "aws"
-    # role_arn: the connection acts as aws.airflow_role.
+    # No keys and no role_arn: the connection acts as Airflow's containers do, as aws.airflow_role.
     # config_kwargs added too: botocore retries refused connections (an emulator restarting).
     assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566",
-                                         "role_arn": "arn:aws:iam::000000000000:role/airflow-runner",
                                          "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10},
                                                            "connect_timeout": 5}}
     assert airflow_api.get_variable("ecs_cluster") == "sandbox"

@@ -50,7 +50,7 @@ def make_test(checkout: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def restores_this_sandbox(sandbox):
     yield
-    stack.up(sandbox.settings)
+    stack.up(sandbox.settings)  # the next test checks what it measures after this
 
 
 def test_a_second_checkout_tests_its_own_dags(tmp_path, restores_this_sandbox):
@@ -70,3 +70,26 @@ def test_a_second_checkout_tests_its_own_dags(tmp_path, restores_this_sandbox):
     res = make_test(unbroken)
     assert res.returncode == 0, "the unchanged copy's tests failed"
     assert "reusing the running sandbox" not in res.stdout
+
+
+CASES = 8
+
+
+def test_after_another_checkout_took_the_sandbox_down_every_case_is_measured(sandbox, airflow_api):
+    """Issue 17's sequence: the copies above replaced this sandbox with theirs and took it down; the
+    fixture brought this one up again (a new cluster node, a new CA). The cost reports must measure
+    every case task on both backends, and the Backends comparison must have them all."""
+    from sandbox.host.report import MetricsService
+    metrics = MetricsService(sandbox.settings.metrics_url)
+    runs = {backend: airflow_api.run_dag("import_vcf", {"backend": backend, "max_cases": CASES},
+                                         timeout=600).assert_success() for backend in ("ecs", "k8s")}
+    for backend, run in runs.items():
+        task_id = f"{backend}_case"
+        report = metrics.final_report(run.dag_id, run.run_id, {task_id})
+        cases = [t for t in report["tasks"] if t["task_id"] == task_id]
+        assert len(cases) == CASES and all(t["measured"] for t in cases), (
+            [(t["map_index"], t.get("reason")) for t in cases if not t["measured"]], report["sampler"])
+    comparison = metrics.get("compare/import_vcf", runs=",".join(runs[b].run_id for b in ("ecs", "k8s")),
+                             format="json").json()
+    for label in ("ecs", "k8s"):
+        assert comparison["totals"][label]["cases"] == CASES and not comparison["totals"][label]["not_measured"]

@@ -35,7 +35,7 @@ def logs(aws_session):
 poll = functools.partial(wait_until, interval=0.25, error=pytest.fail.Exception)
 
 
-class Sandbox:
+class TaskBox:
     """One uniquely named cluster, task family and log group for one test."""
 
     def __init__(self, ecs, logs):
@@ -136,10 +136,11 @@ def _remove_leftover_containers(cluster_name):
 
 
 @pytest.fixture
-def sandbox(ecs, logs):
-    box = Sandbox(ecs, logs)
-    yield box
-    box.close()
+def box(ecs, logs):
+    """This test's own cluster, family and log group (the plugin's `sandbox` is the whole sandbox)."""
+    made = TaskBox(ecs, logs)
+    yield made
+    made.close()
 
 
 def containers_by_name(task):
@@ -157,39 +158,39 @@ def py(code):
 
 # ── 1. entryPoint, command, workingDirectory, user, environment ─────────────
 
-def test_shell_entrypoint_workdir_user_and_environment(sandbox):
-    td = sandbox.register(sandbox.container(
+def test_shell_entrypoint_workdir_user_and_environment(box):
+    td = box.register(box.container(
         "app", workingDirectory="/tmp", user="nobody",
         environment=[{"name": "GREETING", "value": "from-definition"},
                      {"name": "KEPT", "value": "kept"}],
         **sh('echo "pwd=$(pwd) user=$(id -un) greeting=$GREETING kept=$KEPT"; exit 3')))
-    task = sandbox.run_to_stop(td, overrides={"containerOverrides": [{
+    task = box.run_to_stop(td, overrides={"containerOverrides": [{
         "name": "app", "environment": [{"name": "GREETING", "value": "from-override"}]}]})
 
     app = containers_by_name(task)["app"]
     assert app["exitCode"] == 3
     assert task["stopCode"] == "EssentialContainerExited"
     assert task["stoppedReason"] == "Essential container in task exited"
-    assert sandbox.log_lines(task["taskArn"], "app") == [
+    assert box.log_lines(task["taskArn"], "app") == [
         "pwd=/tmp user=nobody greeting=from-override kept=kept"]
 
 
-def test_command_override_replaces_definition_command(sandbox):
-    td = sandbox.register(sandbox.container("app", **sh("echo definition; exit 1")))
-    task = sandbox.run_to_stop(td, overrides={"containerOverrides": [{
+def test_command_override_replaces_definition_command(box):
+    td = box.register(box.container("app", **sh("echo definition; exit 1")))
+    task = box.run_to_stop(td, overrides={"containerOverrides": [{
         "name": "app", "command": ["echo overridden by $0 && exit 0"]}]})
 
     assert containers_by_name(task)["app"]["exitCode"] == 0
-    assert sandbox.log_lines(task["taskArn"], "app") == ["overridden by /bin/sh"]
+    assert box.log_lines(task["taskArn"], "app") == ["overridden by /bin/sh"]
 
 
-def test_image_entrypoint_is_kept_without_entrypoint(sandbox):
+def test_image_entrypoint_is_kept_without_entrypoint(box):
     # No entryPoint: the command is exec'd as-is, as on ECS.
-    td = sandbox.register(sandbox.container(
+    td = box.register(box.container(
         "app", command=["python3", "-c", "print('exec form'); raise SystemExit(4)"]))
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
     assert containers_by_name(task)["app"]["exitCode"] == 4
-    assert sandbox.log_lines(task["taskArn"], "app") == ["exec form"]
+    assert box.log_lines(task["taskArn"], "app") == ["exec form"]
 
 
 def _probe(lines):
@@ -213,21 +214,21 @@ print("credentials_uri=" + str("AWS_CONTAINER_CREDENTIALS_FULL_URI" in os.enviro
 TASK_ROLE = "arn:aws:iam::000000000000:role/ecs-task-data"
 
 
-def test_metadata_and_credentials_still_injected_with_entrypoint(sandbox):
+def test_metadata_and_credentials_still_injected_with_entrypoint(box):
     # MiniStack's own env injection survives the entryPoint/user changes.
-    td = sandbox.register(sandbox.container(
+    td = box.register(box.container(
         "app", user="nobody", workingDirectory="/tmp", **py(METADATA_PROBE)), taskRoleArn=TASK_ROLE)
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
     app = containers_by_name(task)["app"]
-    probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
-    assert app["exitCode"] == 0, sandbox.log_lines(task["taskArn"], "app")
+    probe = _probe(box.log_lines(task["taskArn"], "app"))
+    assert app["exitCode"] == 0, box.log_lines(task["taskArn"], "app")
     assert probe == {"docker_id": app["runtimeId"][:12], "has_key": "True", "role": TASK_ROLE}
 
 
-def test_a_task_without_a_role_gets_no_credentials_endpoint(sandbox):
+def test_a_task_without_a_role_gets_no_credentials_endpoint(box):
     # As on ECS: the SDK in such a task finds no credentials instead of someone else's.
-    task = sandbox.run_to_stop(sandbox.register(sandbox.container("app", **py(NO_ROLE_PROBE))))
-    assert _probe(sandbox.log_lines(task["taskArn"], "app")) == {"credentials_uri": "False"}
+    task = box.run_to_stop(box.register(box.container("app", **py(NO_ROLE_PROBE))))
+    assert _probe(box.log_lines(task["taskArn"], "app")) == {"credentials_uri": "False"}
 
 
 # ── 2. cpu / memory limits and OOM ──────────────────────────────────────────
@@ -248,15 +249,15 @@ print("quota=" + read("cpu/cpu.cfs_quota_us", "cpu.max"))
 """
 
 
-def test_container_cpu_and_memory_limits_reach_the_cgroup(sandbox):
-    td = sandbox.register(
-        sandbox.container("app", cpu=256, memory=96, memoryReservation=48,
+def test_container_cpu_and_memory_limits_reach_the_cgroup(box):
+    td = box.register(
+        box.container("app", cpu=256, memory=96, memoryReservation=48,
                           **py(CGROUP_PROBE)),
         cpu="512", memory="1024")
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
     assert containers_by_name(task)["app"]["exitCode"] == 0
 
-    probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
+    probe = _probe(box.log_lines(task["taskArn"], "app"))
     assert probe["mem"] == str(96 * 1024 * 1024)
     assert probe["soft"] == str(48 * 1024 * 1024)
     if probe["swap"] != "none":                       # swap accounting enabled
@@ -266,28 +267,28 @@ def test_container_cpu_and_memory_limits_reach_the_cgroup(sandbox):
     assert probe["quota"] in ("50000", "50000 100000")
 
 
-def test_task_memory_limits_a_container_without_its_own(sandbox):
-    td = sandbox.register(sandbox.container("app", **py(CGROUP_PROBE)),
+def test_task_memory_limits_a_container_without_its_own(box):
+    td = box.register(box.container("app", **py(CGROUP_PROBE)),
                           cpu="256", memory="160")
-    task = sandbox.run_to_stop(td)
-    probe = _probe(sandbox.log_lines(task["taskArn"], "app"))
+    task = box.run_to_stop(td)
+    probe = _probe(box.log_lines(task["taskArn"], "app"))
     assert probe["mem"] == str(160 * 1024 * 1024)
     assert probe["quota"] in ("25000", "25000 100000")
 
 
-def test_container_over_its_memory_limit_is_oom_killed(sandbox):
-    td = sandbox.register(sandbox.container("app", memory=64, **py(
+def test_container_over_its_memory_limit_is_oom_killed(box):
+    td = box.register(box.container("app", memory=64, **py(
         "print('allocating', flush=True)\n"
         "blocks = [bytearray(16 * 1024 * 1024) for _ in range(32)]\n"
         "print('survived')")))
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
 
     app = containers_by_name(task)["app"]
     assert app["exitCode"] == 137
     assert app["reason"] == OOM_REASON
     assert task["stopCode"] == "EssentialContainerExited"
     assert task["stoppedReason"] == "Essential container in task exited"
-    assert "survived" not in sandbox.log_lines(task["taskArn"], "app")
+    assert "survived" not in box.log_lines(task["taskArn"], "app")
 
 
 # ── 3. essential and dependsOn ──────────────────────────────────────────────
@@ -295,14 +296,14 @@ def test_container_over_its_memory_limit_is_oom_killed(sandbox):
 TRAP_TERM = "trap 'echo got TERM; exit 0' TERM; echo ready; sleep 300 & wait"
 
 
-def test_non_essential_exit_does_not_stop_the_task(sandbox):
-    td = sandbox.register(
-        sandbox.container("side", essential=False, **sh("echo side; exit 5")),
-        sandbox.container("app", **sh(TRAP_TERM)))
-    arn = sandbox.run(td)
+def test_non_essential_exit_does_not_stop_the_task(box):
+    td = box.register(
+        box.container("side", essential=False, **sh("echo side; exit 5")),
+        box.container("app", **sh(TRAP_TERM)))
+    arn = box.run(td)
 
     def side_stopped_while_task_runs():
-        task = sandbox.describe(arn)
+        task = box.describe(arn)
         side = containers_by_name(task)["side"]
         return task if side["lastStatus"] == "STOPPED" and task["lastStatus"] == "RUNNING" else None
 
@@ -311,19 +312,19 @@ def test_non_essential_exit_does_not_stop_the_task(sandbox):
     assert containers_by_name(task)["app"]["lastStatus"] == "RUNNING"
     assert task["desiredStatus"] == "RUNNING"
 
-    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="done")
-    task = sandbox.wait_status(arn, "STOPPED")
+    box.ecs.stop_task(cluster=box.name, task=arn, reason="done")
+    task = box.wait_status(arn, "STOPPED")
     assert task["stopCode"] == "UserInitiated"
     assert containers_by_name(task)["app"]["exitCode"] == 0
     assert containers_by_name(task)["side"]["exitCode"] == 5
 
 
-def test_essential_exit_stops_the_other_containers(sandbox):
-    td = sandbox.register(
-        sandbox.container("sidecar", essential=False, **sh(TRAP_TERM)),
-        sandbox.container("app", **sh("sleep 1; echo app done; exit 2")))
+def test_essential_exit_stops_the_other_containers(box):
+    td = box.register(
+        box.container("sidecar", essential=False, **sh(TRAP_TERM)),
+        box.container("app", **sh("sleep 1; echo app done; exit 2")))
     start = time.monotonic()
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
 
     containers = containers_by_name(task)
     assert task["stopCode"] == "EssentialContainerExited"
@@ -334,31 +335,31 @@ def test_essential_exit_stops_the_other_containers(sandbox):
     assert containers["sidecar"]["exitCode"] == 0
     assert containers["sidecar"]["lastStatus"] == "STOPPED"
     assert time.monotonic() - start < 25
-    assert sandbox.log_lines(task["taskArn"], "sidecar")[-1] == "got TERM"
+    assert box.log_lines(task["taskArn"], "sidecar")[-1] == "got TERM"
 
 
 def _stamp(label):
     return py(f"import time; print('{label}', repr(time.time()), flush=True)")
 
 
-def test_depends_on_start_complete_and_success_order_the_containers(sandbox):
-    td = sandbox.register(
+def test_depends_on_start_complete_and_success_order_the_containers(box):
+    td = box.register(
         # Listed first, but must wait for all three others.
-        sandbox.container("app", dependsOn=[
+        box.container("app", dependsOn=[
             {"containerName": "proxy", "condition": "START"},
             {"containerName": "migrate", "condition": "SUCCESS"},
             {"containerName": "warmup", "condition": "COMPLETE"}],
             **py("import time; print('app', repr(time.time()))")),
-        sandbox.container("proxy", essential=False, **sh(TRAP_TERM)),
-        sandbox.container("migrate", essential=False, **py(
+        box.container("proxy", essential=False, **sh(TRAP_TERM)),
+        box.container("migrate", essential=False, **py(
             "import time; time.sleep(2); print('migrate', repr(time.time()))")),
-        sandbox.container("warmup", essential=False, **py(
+        box.container("warmup", essential=False, **py(
             "import time; time.sleep(1); print('warmup', repr(time.time())); "
             "raise SystemExit(9)")))
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
 
     def stamp(name):
-        line = sandbox.wait_log(task["taskArn"], name, name)[0]
+        line = box.wait_log(task["taskArn"], name, name)[0]
         return float(line.split()[1])
 
     containers = containers_by_name(task)
@@ -371,37 +372,37 @@ def test_depends_on_start_complete_and_success_order_the_containers(sandbox):
     assert task["stopCode"] == "EssentialContainerExited"
 
 
-def test_dependent_container_waits_and_stop_task_stops_the_wait(sandbox):
-    td = sandbox.register(
-        sandbox.container("init", essential=False, **sh(TRAP_TERM)),
-        sandbox.container("app", dependsOn=[
+def test_dependent_container_waits_and_stop_task_stops_the_wait(box):
+    td = box.register(
+        box.container("init", essential=False, **sh(TRAP_TERM)),
+        box.container("app", dependsOn=[
             {"containerName": "init", "condition": "COMPLETE"}],
             **sh("echo app must not run")))
-    arn = sandbox.run(td)
-    sandbox.wait_log(arn, "init", "ready")
+    arn = box.run(td)
+    box.wait_log(arn, "init", "ready")
 
-    task = sandbox.describe(arn)
+    task = box.describe(arn)
     assert task["lastStatus"] != "RUNNING"
     assert containers_by_name(task)["app"]["lastStatus"] == "PENDING"
     assert containers_by_name(task)["init"]["lastStatus"] == "RUNNING"
 
-    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="not waiting")
-    task = sandbox.wait_status(arn, "STOPPED")
+    box.ecs.stop_task(cluster=box.name, task=arn, reason="not waiting")
+    task = box.wait_status(arn, "STOPPED")
     assert task["stopCode"] == "UserInitiated"
     assert task["stoppedReason"] == "not waiting"
     assert containers_by_name(task)["init"]["exitCode"] == 0
     assert "exitCode" not in containers_by_name(task)["app"]
-    assert sandbox.log_lines(arn, "app") == []
+    assert box.log_lines(arn, "app") == []
 
 
-def test_failed_success_dependency_stops_the_task(sandbox):
-    td = sandbox.register(
-        sandbox.container("migrate", essential=False,
+def test_failed_success_dependency_stops_the_task(box):
+    td = box.register(
+        box.container("migrate", essential=False,
                           **sh("echo migration failed; exit 1")),
-        sandbox.container("app", dependsOn=[
+        box.container("app", dependsOn=[
             {"containerName": "migrate", "condition": "SUCCESS"}],
             **sh("echo app must not run")))
-    task = sandbox.run_to_stop(td)
+    task = box.run_to_stop(td)
 
     containers = containers_by_name(task)
     assert containers["migrate"]["exitCode"] == 1
@@ -412,70 +413,70 @@ def test_failed_success_dependency_stops_the_task(sandbox):
     assert containers["app"]["exitCode"] == 143
     assert task["stopCode"] == "EssentialContainerExited"
     assert task["stoppedReason"] == "Essential container in task exited"
-    assert sandbox.log_lines(task["taskArn"], "app") == []
+    assert box.log_lines(task["taskArn"], "app") == []
 
 
-def test_depends_on_healthy_waits_for_the_docker_health_check(sandbox):
-    td = sandbox.register(
-        sandbox.container(
+def test_depends_on_healthy_waits_for_the_docker_health_check(box):
+    td = box.register(
+        box.container(
             "db", essential=False,
             healthCheck={"command": ["CMD-SHELL", "test -f /tmp/ready"],
                          "interval": 5, "timeout": 2, "retries": 3},
             **sh("trap 'exit 0' TERM; sleep 2; "
                  "python3 -c 'import time; print(\"ready\", repr(time.time()))'; "
                  "touch /tmp/ready; sleep 300 & wait")),
-        sandbox.container("app", dependsOn=[
+        box.container("app", dependsOn=[
             {"containerName": "db", "condition": "HEALTHY"}],
             **sh(f"python3 -c 'import time; print(\"app\", repr(time.time()))'; {TRAP_TERM}")))
-    arn = sandbox.run(td)
+    arn = box.run(td)
 
     task = poll(lambda: (lambda t: t if t["lastStatus"] == "RUNNING" else None)(
-        sandbox.describe(arn)), timeout=60, what="task RUNNING")
+        box.describe(arn)), timeout=60, what="task RUNNING")
     assert containers_by_name(task)["db"]["healthStatus"] == "HEALTHY"
-    ready = float(sandbox.wait_log(arn, "db", "ready")[0].split()[1])
-    app = float(sandbox.wait_log(arn, "app", "app")[0].split()[1])
+    ready = float(box.wait_log(arn, "db", "ready")[0].split()[1])
+    app = float(box.wait_log(arn, "app", "app")[0].split()[1])
     assert app > ready
 
-    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn)
-    task = sandbox.wait_status(arn, "STOPPED")
+    box.ecs.stop_task(cluster=box.name, task=arn)
+    task = box.wait_status(arn, "STOPPED")
     assert {c["name"]: c["exitCode"] for c in task["containers"]} == {"db": 0, "app": 0}
 
 
 # ── 4. StopTask: SIGTERM, stopTimeout, SIGKILL ─────────────────────────────
 
-def _start_and_wait_ready(sandbox, td):
-    arn = sandbox.run(td)
-    sandbox.wait_status(arn, "RUNNING")
-    sandbox.wait_log(arn, "app", "ready")
+def _start_and_wait_ready(box, td):
+    arn = box.run(td)
+    box.wait_status(arn, "RUNNING")
+    box.wait_log(arn, "app", "ready")
     return arn
 
 
-def test_stop_task_sigterm_trapped_exits_cleanly(sandbox):
-    td = sandbox.register(sandbox.container("app", **sh(TRAP_TERM)))
-    arn = _start_and_wait_ready(sandbox, td)
+def test_stop_task_sigterm_trapped_exits_cleanly(box):
+    td = box.register(box.container("app", **sh(TRAP_TERM)))
+    arn = _start_and_wait_ready(box, td)
 
     start = time.monotonic()
-    response = sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="Stopped by test")
+    response = box.ecs.stop_task(cluster=box.name, task=arn, reason="Stopped by test")
     assert response["task"]["desiredStatus"] == "STOPPED"
-    task = sandbox.wait_status(arn, "STOPPED")
+    task = box.wait_status(arn, "STOPPED")
     elapsed = time.monotonic() - start
 
     assert task["stopCode"] == "UserInitiated"
     assert task["stoppedReason"] == "Stopped by test"
     assert containers_by_name(task)["app"]["exitCode"] == 0
     assert elapsed < 10
-    assert sandbox.log_lines(arn, "app")[-1] == "got TERM"
+    assert box.log_lines(arn, "app")[-1] == "got TERM"
 
 
-def test_stop_task_kills_after_stop_timeout_when_sigterm_is_ignored(sandbox):
-    td = sandbox.register(sandbox.container(
+def test_stop_task_kills_after_stop_timeout_when_sigterm_is_ignored(box):
+    td = box.register(box.container(
         "app", stopTimeout=2,
         **sh("trap '' TERM; echo ready; while :; do sleep 1; done")))
-    arn = _start_and_wait_ready(sandbox, td)
+    arn = _start_and_wait_ready(box, td)
 
     start = time.monotonic()
-    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn, reason="Stopped by test")
-    task = sandbox.wait_status(arn, "STOPPED")
+    box.ecs.stop_task(cluster=box.name, task=arn, reason="Stopped by test")
+    task = box.wait_status(arn, "STOPPED")
     elapsed = time.monotonic() - start
 
     assert 2 <= elapsed < 10, elapsed
@@ -484,17 +485,17 @@ def test_stop_task_kills_after_stop_timeout_when_sigterm_is_ignored(sandbox):
     assert task["stoppedReason"] == "Stopped by test"
 
 
-def test_stop_task_sigterm_default_action_exits_143(sandbox):
+def test_stop_task_sigterm_default_action_exits_143(box):
     # With an init process the command is not PID 1, so SIGTERM's default
     # action applies: killed by signal 15, exit code 128 + 15.
-    td = sandbox.register(sandbox.container(
+    td = box.register(box.container(
         "app", linuxParameters={"initProcessEnabled": True},
         **sh("echo ready; exec sleep 300")))
-    arn = _start_and_wait_ready(sandbox, td)
+    arn = _start_and_wait_ready(box, td)
 
     start = time.monotonic()
-    sandbox.ecs.stop_task(cluster=sandbox.name, task=arn)
-    task = sandbox.wait_status(arn, "STOPPED")
+    box.ecs.stop_task(cluster=box.name, task=arn)
+    task = box.wait_status(arn, "STOPPED")
 
     assert containers_by_name(task)["app"]["exitCode"] == 143
     assert time.monotonic() - start < 10
@@ -503,10 +504,10 @@ def test_stop_task_sigterm_default_action_exits_143(sandbox):
 
 # ── 5. missing image or executable ──────────────────────────────────────────
 
-def test_unpullable_image_fails_with_cannot_pull_container_error(sandbox):
+def test_unpullable_image_fails_with_cannot_pull_container_error(box):
     image = f"fidelity-test/does-not-exist-{uuid.uuid4().hex[:8]}:latest"
-    td = sandbox.register(sandbox.container("app", image=image, command=["true"]))
-    task = sandbox.run_to_stop(td, timeout=120)
+    td = box.register(box.container("app", image=image, command=["true"]))
+    task = box.run_to_stop(td, timeout=120)
 
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotPullContainerError:")
@@ -523,9 +524,9 @@ def test_unpullable_image_fails_with_cannot_pull_container_error(sandbox):
     ({"entryPoint": ["/no/such/entrypoint"], "command": ["x"]},
      'exec: "/no/such/entrypoint": stat /no/such/entrypoint: no such file or directory'),
 ], ids=["command-not-in-path", "entrypoint-not-a-file"])
-def test_a_command_that_cannot_be_executed_fails_the_task_to_start(sandbox, fields, refusal):
-    td = sandbox.register(sandbox.container("app", **fields))
-    task = sandbox.run_to_stop(td)
+def test_a_command_that_cannot_be_executed_fails_the_task_to_start(box, fields, refusal):
+    td = box.register(box.container("app", **fields))
+    task = box.run_to_stop(td)
 
     reason = ("CannotStartContainerError: Error response from daemon: failed to create task for container: "
               "failed to create shim task: OCI runtime create failed: runc create failed: unable to start "
@@ -535,7 +536,7 @@ def test_a_command_that_cannot_be_executed_fails_the_task_to_start(sandbox, fiel
     app = containers_by_name(task)["app"]
     assert app["reason"] == reason
     assert app.get("exitCode") is None
-    assert sandbox.log_lines(task["taskArn"], "app") == []
+    assert box.log_lines(task["taskArn"], "app") == []
 
 
 # ── 6. awslogs: the order a task wrote in ───────────────────────────────────
@@ -548,17 +549,17 @@ STDERR_THEN_STDOUT = ('echo "to stderr" >&2; i=1; '
                       'while [ $i -le 31 ]; do echo "to stdout $i"; i=$((i + 1)); done')
 
 
-def test_log_events_keep_the_order_written_across_stderr_and_stdout(sandbox):
-    td = sandbox.register(sandbox.container("app", **sh(STDERR_THEN_STDOUT)))
-    arns = [sandbox.run(td) for _ in range(20)]   # started together: Docker logs under load
+def test_log_events_keep_the_order_written_across_stderr_and_stdout(box):
+    td = box.register(box.container("app", **sh(STDERR_THEN_STDOUT)))
+    arns = [box.run(td) for _ in range(20)]   # started together: Docker logs under load
     expected = ["to stderr"] + [f"to stdout {i}" for i in range(1, 32)]
 
     wrong = {}
     for arn in arns:
-        task = sandbox.wait_status(arn, "STOPPED", timeout=120)
+        task = box.wait_status(arn, "STOPPED", timeout=120)
         assert containers_by_name(task)["app"]["exitCode"] == 0, task
         # STOPPED comes after every line is stored.
-        events = sandbox.log_events(arn, "app")
+        events = box.log_events(arn, "app")
         if [e["message"] for e in events] != expected:
             wrong[arn.rsplit("/", 1)[-1]] = [f'{e["timestamp"]} {e["message"]}' for e in events]
     assert not wrong, (f"{len(wrong)} of {len(arns)} tasks' log events are not in the order written "

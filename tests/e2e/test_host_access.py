@@ -2,17 +2,21 @@
 (on any launch type), each refused with ECS's ClientException and a sentence naming the option and
 ECS_ALLOW_HOST_ACCESS; a definition that stays inside Docker's defaults registers.
 
-Runs against the sandbox as it is: with ECS_ALLOW_HOST_ACCESS=true it skips, since the emulator then
-registers these (allowed tasks running as on EC2 are not tested here: that needs an emulator started
-with the setting, and the shared one is not restarted for it)."""
+Runs against the sandbox as it is: with ECS_ALLOW_HOST_ACCESS=true the refusals skip, since the
+emulator then registers these. The last test brings the sandbox up with ECS_ALLOW_HOST_ACCESS=true,
+runs an EC2 task in the host's PID and network namespaces with added capabilities, and sees what an
+EC2 instance's task would see; then brings the sandbox back as it was."""
 from __future__ import annotations
 
+import os
 import uuid
 
 import botocore.exceptions
 import pytest
 
 from sandbox.core.fargate_rules import allows_host_access
+from sandbox.core.poll import wait_until
+from sandbox.testing.commands import sandbox_command
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +92,46 @@ def test_dockers_default_capabilities_and_namespaced_sysctls_register(ecs):
                             {"namespace": "kernel.shmmax", "value": "68719476736"}])],
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.deregister_task_definition(taskDefinition=arn)
+
+
+# What a task sees of the machine: PID 1's name, the network interfaces, its effective capabilities.
+HOST_VIEW = "cat /proc/1/comm; ls /sys/class/net | sort | tr '\\n' ' '; echo; grep CapEff /proc/self/status"
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+def machine_view() -> tuple[str, set[str]]:
+    with open("/proc/1/comm") as comm:
+        return comm.read().strip(), set(os.listdir("/sys/class/net"))
+
+
+@pytest.mark.replaces_sandbox
+def test_with_host_access_allowed_the_ec2_options_run_as_on_ec2(sandbox, aws_session):
+    before = sandbox.settings.get("ECS_ALLOW_HOST_ACCESS", "false") or "false"
+    sandbox_command("up", {"ECS_ALLOW_HOST_ACCESS": "true"})
+    try:
+        ecs, logs = aws_session.client("ecs"), aws_session.client("logs")
+        family = f"host-access-{uuid.uuid4().hex[:8]}"
+        arn = ecs.register_task_definition(
+            family=family, requiresCompatibilities=["EC2"], networkMode="host", pidMode="host",
+            containerDefinitions=[container(
+                entryPoint=["/bin/sh", "-c"], command=[HOST_VIEW],
+                linuxParameters={"capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]}},
+                logConfiguration={"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/sandbox", "awslogs-region": "us-east-1", "awslogs-stream-prefix": family}})],
+        )["taskDefinition"]["taskDefinitionArn"]
+        task = ecs.run_task(cluster="sandbox", taskDefinition=arn, launchType="EC2")["tasks"][0]
+        stopped = wait_until(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+            ecs.describe_tasks(cluster="sandbox", tasks=[task["taskArn"]])["tasks"][0]),
+            timeout=120, interval=1, what="the EC2 task to stop")
+        lines = [e["message"] for e in logs.get_log_events(
+            logGroupName="/ecs/sandbox", logStreamName=f"{family}/app/{task['taskArn'].rsplit('/', 1)[-1]}",
+            startFromHead=True)["events"]]
+        assert stopped["containers"][0].get("exitCode") == 0, (stopped, lines)
+        pid1, interfaces = machine_view()
+        assert lines[0] == pid1, lines  # the machine's PID 1, not the container's shell
+        assert set(lines[1].split()) == interfaces, lines  # the machine's network interfaces
+        capabilities = int(lines[2].split()[1], 16)
+        assert capabilities & (1 << CAP_SYS_ADMIN) and capabilities & (1 << CAP_NET_ADMIN), lines
+        ecs.deregister_task_definition(taskDefinition=arn)
+    finally:
+        sandbox_command("up", {"ECS_ALLOW_HOST_ACCESS": before})

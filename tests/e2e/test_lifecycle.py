@@ -41,6 +41,7 @@ from sandbox.host.project import selected_project
 from sandbox.host.report import MetricsService
 from sandbox.host.settings import ROOT, load_settings
 from sandbox.seeding.seed_airflow import generated_connections
+from sandbox.testing.commands import sandbox_command
 from sandbox.testing.dag_runs import AirflowApi
 
 # Runs last (tests/conftest.py): it takes the sandbox through everything and leaves it as it found it.
@@ -91,15 +92,6 @@ class Journal:
     def step(self, name: str, seconds: float) -> None:
         self.sequences[-1].append((name, seconds))
         print(f"lifecycle: {name} ({seconds:.0f}s)", flush=True)
-
-
-def sandbox_command(command: str, env: dict[str, str]) -> None:
-    """`make <command>` as a user runs it: a new process, the settings in its environment."""
-    res = subprocess.run([sys.executable, "-m", "sandbox", command], cwd=ROOT, env={**os.environ, **env},
-                         capture_output=True, text=True, timeout=1800)
-    if res.returncode != 0:
-        raise AssertionError(f"`make {command}` with {env} failed ({res.returncode}):\n"
-                             f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
 
 
 def expected_connections(config, with_cluster: bool) -> set[str]:

@@ -69,8 +69,6 @@ def test_a_realistic_file_converts_to_sandbox_shapes(tmp_path):
           connections:
             - conn_id: aws_default
               conn_type: aws
-              conn_login: test
-              conn_password: test
               conn_extra:
                 region_name: us-east-1
                 endpoint_url: http://localstack:4566
@@ -113,7 +111,7 @@ def test_a_realistic_file_converts_to_sandbox_shapes(tmp_path):
               variable_value: ''
         """))
     assert settings.connections == [
-        {"conn_id": "aws_default", "conn_type": "aws", "login": "test", "password": "test",
+        {"conn_id": "aws_default", "conn_type": "aws",
          "extra": {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566",
                    "config_kwargs": {"retries": {"max_attempts": 3}}, "verify": False}},
         {"conn_id": "warehouse", "conn_type": "postgres", "host": "db.example.com", "schema": "analytics",
@@ -435,3 +433,28 @@ def test_default_pool_is_never_created_and_its_description_is_not_forced():
     with pytest.raises(PoolSeedError, match="only slots and include_deferred"):
         run(client, [pool("default_pool", 4, "mine")])
     assert client.writes() == []
+
+
+def test_static_keys_in_an_aws_connection_are_refused_by_field(tmp_path):
+    # Airflow acts as aws.airflow_role; the emulator refuses static keys (LocalStack's `test` too).
+    with pytest.raises(AirflowSettingsError) as failed:
+        load_airflow_settings(write(tmp_path, """\
+            airflow:
+              connections:
+                - conn_id: aws_default
+                  conn_type: aws
+                  conn_login: test
+                  conn_password: test
+                - conn_id: aws_other
+                  conn_type: aws
+                  conn_extra: {aws_access_key_id: AKIAEXAMPLE, region_name: us-east-1}
+                - conn_id: warehouse
+                  conn_type: postgres
+                  conn_login: etl
+            """))
+    text = str(failed.value)
+    for field in ("connections[0].conn_login", "connections[0].conn_password",
+                  "connections[1].conn_extra.aws_access_key_id"):
+        assert field in text
+    assert "warehouse" not in text and "connections[2]" not in text
+    assert "acts as aws.airflow_role" in text

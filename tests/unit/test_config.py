@@ -273,3 +273,13 @@ def test_a_missing_execution_role_is_reported_once_per_task_definition(raw):
     assert [p for p in problems(raw) if "executionRoleArn" in p] == [
         "sandbox.yaml: aws.task_definitions[0].executionRoleArn: awslogs on Fargate needs an execution role: add one "
         "that may call logs:CreateLogStream and logs:PutLogEvents"]
+
+
+def test_static_keys_in_an_aws_connection_are_refused_by_field(raw):
+    raw["airflow"]["connections"][0].update(login="test", password="test")
+    raw["airflow"]["connections"][0]["extra"]["aws_session_token"] = "x"
+    raw["airflow"]["connections"].append({"conn_id": "pg", "conn_type": "postgres", "login": "etl"})
+    found = [p for p in problems(raw) if "acts as aws.airflow_role" in p]
+    assert [p.split(": ")[1] for p in found] == [
+        "airflow.connections[0].login", "airflow.connections[0].password",
+        "airflow.connections[0].extra.aws_session_token"]

@@ -84,3 +84,24 @@ def test_task_credentials_are_issued_without_holding_the_table_lock(monkeypatch)
     again = iam.task_credentials("cred-1", "secret-token")
     assert first == again and first[0] == 200 and first[1]["AccessKeyId"] == "ASIA1"
     assert issued == [(ROLE + "data", "arn:aws:ecs:us-east-1:0:task/c/t1")]  # renewed only near expiry
+
+
+def test_airflow_gets_the_projects_airflow_role_with_its_token_only(monkeypatch):
+    monkeypatch.setattr(iam, "_new_session", lambda role_arn, task_arn: {
+        "AccessKeyId": f"ASIA-{role_arn.rsplit('/', 1)[-1]}", "SecretAccessKey": "s", "Token": "t",
+        "expires": __import__("time").time() + iam.CREDENTIALS_SECONDS, "role": role_arn})
+    monkeypatch.setattr(iam, "auth_enabled", lambda: False)
+    monkeypatch.setattr(iam, "_credentials", {})
+    monkeypatch.delenv("SANDBOX_AIRFLOW_CREDENTIALS_TOKEN", raising=False)
+    assert iam.task_credentials("airflow", "")[1]["code"] == "InvalidIdInRequest"  # no token set: no endpoint
+    monkeypatch.setenv("SANDBOX_AIRFLOW_CREDENTIALS_TOKEN", "airflow-token")
+    monkeypatch.setenv("SANDBOX_AIRFLOW_ROLE_ARN", ROLE + "airflow-runner")
+    assert iam.task_credentials("airflow", "guess")[1]["code"] == "InvalidAuthorizationToken"
+    status, doc = iam.task_credentials("airflow", "airflow-token")
+    assert (status, doc["RoleArn"], doc["AccessKeyId"]) == (200, ROLE + "airflow-runner", "ASIA-airflow-runner")
+    # Another project's role (the emulator restarted with its environment): a new session for it.
+    monkeypatch.setenv("SANDBOX_AIRFLOW_ROLE_ARN", ROLE + "genomics-airflow")
+    assert iam.task_credentials("airflow", "airflow-token")[1]["AccessKeyId"] == "ASIA-genomics-airflow"
+    monkeypatch.setenv("SANDBOX_AIRFLOW_ROLE_ARN", "")
+    status, doc = iam.task_credentials("airflow", "airflow-token")
+    assert status == 500 and "sets no aws.airflow_role" in doc["message"]

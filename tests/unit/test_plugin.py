@@ -149,10 +149,10 @@ def test_airflow_api_records_timings_and_offers_the_clients_methods():
 
 # --- aws_session ------------------------------------------------------------------------------
 def test_aws_session_clients_default_to_the_emulator_endpoint():
-    session = EmulatorSession("http://127.0.0.1:4566")
+    session = EmulatorSession("http://127.0.0.1:4566", aws_access_key_id="AKIAROOT", aws_secret_access_key="s")
     assert isinstance(session, boto3.Session)
     assert session.region_name == "us-east-1"
-    assert session.get_credentials().access_key == "test"
+    assert session.get_credentials().access_key == "AKIAROOT"
     for service in ("s3", "ecs", "logs"):
         assert session.client(service).meta.endpoint_url == "http://127.0.0.1:4566"
     assert session.resource("s3").meta.client.meta.endpoint_url == "http://127.0.0.1:4566"
@@ -180,7 +180,8 @@ def test_the_aws_session_fixture_uses_the_sandbox_endpoint_and_region(pytester):
         def sandbox(tmp_path_factory):
             config = tmp_path_factory.mktemp("cfg") / "sandbox.yaml"
             config.write_text("aws:\\n  region: eu-west-1\\n")
-            return Sandbox.from_settings(Settings({"LOCALSTACK_PORT": "4599"}), config)
+            return Sandbox.from_settings(Settings({"LOCALSTACK_PORT": "4599", "SANDBOX_ROOT_ACCESS_KEY_ID": "AKIAROOT",
+                                                   "SANDBOX_ROOT_SECRET_ACCESS_KEY": "s"}), config)
     """)
     pytester.makepyfile("""
         import boto3
@@ -188,6 +189,7 @@ def test_the_aws_session_fixture_uses_the_sandbox_endpoint_and_region(pytester):
         def test_session(aws_session):
             assert isinstance(aws_session, boto3.Session) and aws_session.region_name == "eu-west-1"
             assert aws_session.client("s3").meta.endpoint_url == "http://127.0.0.1:4599"
+            assert aws_session.get_credentials().access_key == "AKIAROOT"  # the checkout's account root
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 

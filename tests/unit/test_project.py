@@ -111,6 +111,7 @@ def test_compose_env_mounts_empty_dir_for_absent_plugins_and_include(tmp_path):
         "SANDBOX_AIRFLOW_IMAGE": AIRFLOW_IMAGE,
         "SANDBOX_AIRFLOW_DB": f"airflow_{project_mod.Project(tmp_path, False).world}",
         "SANDBOX_EMULATOR_STATE": f"/var/lib/ministack/projects/{project_mod.Project(tmp_path, False).world}",
+        "SANDBOX_AIRFLOW_ROLE_ARN": "",  # the project's sandbox.yaml sets no aws.airflow_role
     }
 
 
@@ -121,6 +122,16 @@ def test_each_project_has_a_world_of_its_own_and_the_checkouts_keeps_the_old_nam
     assert one.world == Project(tmp_path / "sales-rollup", is_default=False).world
     own = project_mod.Project(project_mod.ROOT, is_default=True).compose_env()
     assert (own["SANDBOX_AIRFLOW_DB"], own["SANDBOX_EMULATOR_STATE"]) == ("airflow", "/var/lib/ministack")
+
+
+def test_airflow_containers_act_as_the_projects_airflow_role(tmp_path):
+    own = project_mod.Project(project_mod.ROOT, is_default=True).compose_env()
+    assert own["SANDBOX_AIRFLOW_ROLE_ARN"] == "arn:aws:iam::000000000000:role/airflow-runner"
+    project = make_project(tmp_path)
+    project.config.write_text("aws:\n  account_id: '123456789012'\n  airflow_role: etl\n")
+    assert project.compose_env()["SANDBOX_AIRFLOW_ROLE_ARN"] == "arn:aws:iam::123456789012:role/etl"
+    project.config.write_text("aws: [not, a, mapping]\n")
+    assert project.compose_env()["SANDBOX_AIRFLOW_ROLE_ARN"] == ""
 
 
 def test_compose_env_mounts_the_projects_plugins_and_include(tmp_path):

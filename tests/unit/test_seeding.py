@@ -7,7 +7,7 @@ from sandbox.core.airflow_api import _same_field
 from sandbox.host.settings import ROOT
 from sandbox.seeding.config import load_config
 from sandbox.seeding.seed_airflow import (EMULATOR_CLIENT_CONFIG, connection_body, generated_connections,
-                                          with_airflow_role, with_emulator_retries)
+                                          with_emulator_retries)
 from sandbox.seeding.seed_aws import _contains, trust_policy
 from sandbox.seeding.seed_k8s import secret_values
 
@@ -58,16 +58,6 @@ def test_service_accounts_are_trusted_through_the_clusters_oidc_issuer():
     assert no_cluster == [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]
 
 
-def test_aws_connections_assume_the_airflow_role_unless_they_name_one():
-    config = load_config(ROOT / "sandbox.yaml")
-    conn = with_airflow_role({"conn_id": "aws_default", "conn_type": "aws", "extra": {"region_name": "x"}}, config)
-    assert conn["extra"] == {"region_name": "x", "role_arn": "arn:aws:iam::000000000000:role/airflow-runner"}
-    own = {"conn_id": "other", "conn_type": "aws", "extra": {"role_arn": "arn:aws:iam::1:role/mine"}}
-    assert with_airflow_role(own, config) == own
-    assert with_airflow_role({"conn_id": "pg", "conn_type": "postgres"}, config) == {"conn_id": "pg",
-                                                                                        "conn_type": "postgres"}
-
-
 def test_the_pods_secret_gets_the_role_and_token_file():
     config = load_config(ROOT / "sandbox.yaml")
     values = secret_values(config, "aws-task-env")
@@ -90,9 +80,9 @@ def test_aws_default_is_generated_for_a_project_that_does_not_declare_it():
     config.region = "eu-west-1"
     (conn,) = generated_connections(config)
     assert conn["conn_id"] == "aws_default" and conn["conn_type"] == "aws"
-    assert with_airflow_role(conn, config)["extra"] == {
-        "region_name": "eu-west-1", "endpoint_url": "http://localstack:4566",
-        "role_arn": "arn:aws:iam::000000000000:role/airflow-runner"}
+    # No keys and no role_arn: it acts as Airflow's containers do, as aws.airflow_role.
+    assert "login" not in conn and "password" not in conn
+    assert conn["extra"] == {"region_name": "eu-west-1", "endpoint_url": "http://localstack:4566"}
 
 
 def test_aws_connections_retry_connection_errors_unless_they_configure_their_clients():

@@ -59,23 +59,27 @@ def test_a_broken_record_counts_as_none(calls):
     assert stack.recorded_cluster() == {}
 
 
-def test_the_sdk_config_assumes_the_airflow_role(tmp_path, monkeypatch):
+def test_the_sdk_configs_give_airflow_no_keys_and_the_host_the_root(tmp_path, monkeypatch):
     import configparser
 
+    from sandbox.host.settings import Settings
     from sandbox.seeding.config import load_config
     monkeypatch.setattr(stack, "SDK_CONFIG", tmp_path / "aws" / "config")
-    config = load_config(stack.ROOT / "sandbox.yaml")
-    stack.write_sdk_config(config)
+    monkeypatch.setattr(stack, "HOST_SDK_CONFIG", tmp_path / "host-aws" / "config")
+    settings = Settings({"SANDBOX_ROOT_ACCESS_KEY_ID": "AKIAROOT", "SANDBOX_ROOT_SECRET_ACCESS_KEY": "s",
+                         "LOCALSTACK_PORT": "4599"})
+    stack.write_sdk_config(load_config(stack.ROOT / "sandbox.yaml"), settings)
     parsed = configparser.ConfigParser()
     parsed.read(stack.SDK_CONFIG)
-    assert dict(parsed["default"]) == {"region": "us-east-1", "role_arn": "arn:aws:iam::000000000000:role/airflow-runner",
-                                       "source_profile": "sandbox-source", "role_session_name": "airflow",
-                                       "retry_mode": "standard", "max_attempts": "10"}
-    config.airflow_role = None
-    stack.write_sdk_config(config)
-    parsed = configparser.ConfigParser()
-    parsed.read(stack.SDK_CONFIG)
-    assert "role_arn" not in parsed["default"] and parsed["default"]["aws_access_key_id"] == "test"
+    # Airflow's containers: no keys, no role to assume (the credentials endpoint gives aws.airflow_role).
+    assert dict(parsed["default"]) == {"region": "us-east-1", "retry_mode": "standard", "max_attempts": "10"}
+    assert parsed.sections() == ["default"]
+    host = configparser.ConfigParser()
+    host.read(stack.HOST_SDK_CONFIG)
+    assert dict(host["profile sandbox"]) == {"region": "us-east-1", "endpoint_url": "http://127.0.0.1:4599",
+                                             "aws_access_key_id": "AKIAROOT", "aws_secret_access_key": "s"}
+    assert stack.HOST_SDK_CONFIG.stat().st_mode & 0o077 == 0  # the root's keys: the owner's only
+    assert not stack.HOST_SDK_CONFIG.is_relative_to(stack.SDK_CONFIG.parent)  # not in Airflow's mount
 
 
 def engine_with(monkeypatch, networks: list[dict], port: int):

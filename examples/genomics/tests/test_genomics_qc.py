@@ -36,7 +36,6 @@ def test_astro_settings_were_applied_with_their_extras(airflow_api):
     conn = airflow_api.get_connection("aws_default")
     # config_kwargs added too: botocore retries refused connections (an emulator restarting).
     assert json.loads(conn["extra"]) == {"region_name": "us-east-1", "endpoint_url": "http://localstack:4566",
-                                         "role_arn": "arn:aws:iam::000000000000:role/genomics-airflow",
                                          "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10},
                                                            "connect_timeout": 5}}
     assert airflow_api.get_variable("genomics_bucket") == "genomics-lab"
