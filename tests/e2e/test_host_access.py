@@ -8,7 +8,6 @@ runs an EC2 task in the host's PID and network namespaces with added capabilitie
 EC2 instance's task would see; then brings the sandbox back as it was."""
 from __future__ import annotations
 
-import os
 import uuid
 
 import botocore.exceptions
@@ -99,9 +98,9 @@ HOST_VIEW = "cat /proc/1/comm; ls /sys/class/net | sort | tr '\\n' ' '; echo; gr
 CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
 
 
-def machine_view() -> tuple[str, set[str]]:
+def machine_pid1() -> str:
     with open("/proc/1/comm") as comm:
-        return comm.read().strip(), set(os.listdir("/sys/class/net"))
+        return comm.read().strip()
 
 
 @pytest.mark.replaces_sandbox
@@ -127,9 +126,10 @@ def test_with_host_access_allowed_the_ec2_options_run_as_on_ec2(sandbox, aws_ses
             logGroupName="/ecs/sandbox", logStreamName=f"{family}/app/{task['taskArn'].rsplit('/', 1)[-1]}",
             startFromHead=True)["events"]]
         assert stopped["containers"][0].get("exitCode") == 0, (stopped, lines)
-        pid1, interfaces = machine_view()
-        assert lines[0] == pid1, lines  # the machine's PID 1, not the container's shell
-        assert set(lines[1].split()) == interfaces, lines  # the machine's network interfaces
+        assert lines[0] == machine_pid1(), lines  # the machine's PID 1, not the container's shell
+        # The machine's network interfaces (its Docker bridges), not a container's eth0 and lo.
+        seen = set(lines[1].split())
+        assert "docker0" in seen and any(name.startswith("br-") for name in seen), lines
         capabilities = int(lines[2].split()[1], 16)
         assert capabilities & (1 << CAP_SYS_ADMIN) and capabilities & (1 << CAP_NET_ADMIN), lines
         ecs.deregister_task_definition(taskDefinition=arn)
