@@ -72,6 +72,13 @@ def ensure_docker_engine() -> None:
         remove_stale_bridges()
 
 
+def owned_networks() -> set[str] | None:
+    """The short ids (as in their bridges' names, br-<id>) of the running engine's networks; None
+    when the engine does not answer."""
+    res = docker("network", "ls", "--quiet", "--no-trunc")
+    return {network_id[:12] for network_id in res.stdout.split()} if res.returncode == 0 else None
+
+
 def remove_stale_bridges(sys_net: Path = Path("/sys/class/net")) -> None:
     """Removes Docker-named bridges (br-<network id>) that no network of the running engine owns.
 
@@ -79,10 +86,9 @@ def remove_stale_bridges(sys_net: Path = Path("/sys/class/net")) -> None:
     network created later routes that subnet away from the new bridge, and containers on it can no
     longer reach each other.
     """
-    res = docker("network", "ls", "--quiet", "--no-trunc")
-    if res.returncode != 0 or shutil.which("ip") is None:
+    owned = owned_networks()
+    if owned is None or shutil.which("ip") is None:
         return
-    owned = {network_id[:12] for network_id in res.stdout.split()}
     for iface in sorted(sys_net.glob("br-*")):
         network_id = iface.name[3:]
         if re.fullmatch(r"[0-9a-f]{12}", network_id) and network_id not in owned:
@@ -108,11 +114,11 @@ def remove_stale_nat_rules() -> None:
     alone may act as the account root."""
     if os.geteuid() != 0 or shutil.which("iptables") is None:
         return
-    res = docker("network", "ls", "--quiet", "--no-trunc")
+    owned = owned_networks()
     listed = _run(["iptables", "-t", "nat", "-S", "POSTROUTING"])
-    if res.returncode != 0 or listed.returncode != 0:
+    if owned is None or listed.returncode != 0:
         return
-    for args in stale_nat_rules(listed.stdout, {network_id[:12] for network_id in res.stdout.split()}):
+    for args in stale_nat_rules(listed.stdout, owned):
         if _run(["iptables", *args]).returncode == 0:
             info(f"removed the NAT rule of {args[8]}, a network left by an engine that was killed")
 

@@ -100,7 +100,7 @@ class Project:
         Read as written; `make up` validates the config before anything starts."""
         import yaml
 
-        from sandbox.seeding.config import DEFAULT_ACCOUNT_ID
+        from sandbox.seeding.config import DEFAULT_ACCOUNT_ID, role_arn
         try:
             raw = yaml.safe_load(self.config.read_text()) or {}
         except (OSError, yaml.YAMLError):
@@ -108,7 +108,7 @@ class Project:
         aws = raw.get("aws") if isinstance(raw, dict) else None
         if not isinstance(aws, dict) or not isinstance(aws.get("airflow_role"), str):
             return ""
-        return f"arn:aws:iam::{aws.get('account_id') or DEFAULT_ACCOUNT_ID}:role/{aws['airflow_role']}"
+        return role_arn(aws.get("account_id") or DEFAULT_ACCOUNT_ID, aws["airflow_role"])
 
     def compose_env(self) -> dict[str, str]:
         """What compose.yaml interpolates for this project: mounts, the Airflow image and its world."""

@@ -69,6 +69,10 @@ _IMAGE_TAG = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*:[\w][\w.-]{0,127}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
 
 
+def role_arn(account_id: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{name}"
+
+
 @dataclass
 class SeedConfig:
     """The validated config. Fields mirror sections of sandbox.yaml."""
@@ -104,7 +108,7 @@ class SeedConfig:
 
     def role_arn(self, name: str) -> str:
         """The ARN of a role of aws.iam_roles, in this config's account."""
-        return f"arn:aws:iam::{self.account_id}:role/{name}"
+        return role_arn(self.account_id, name)
 
     def object_body(self, obj: dict) -> bytes:
         """The bytes of a seed object: inline `content`, or `file` relative to the config."""
