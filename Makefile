@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down stop start status logs test test-unit test-e2e bench report validate parse clean
+.PHONY: help up down stop start status logs test test-unit test-e2e bench report validate parse packages clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ validate: $(VENV)/.installed  ## check the project (SANDBOX_PROJECT): layout, sa
 
 parse: $(VENV)/.installed  ## import the project's DAG files in its Airflow image; list import errors (file:line)
 	$(PY) -m sandbox parse
+
+packages: $(VENV)/.installed  ## the Airflow image's Python packages against its MWAA bill of materials (or lock); additions named
+	$(PY) -m sandbox packages
 
 test: $(VENV)/.installed  ## unit + e2e tests; with SANDBOX_PROJECT, that project's tests/ (brings the sandbox up, or reuses it)
 	$(PY) -m sandbox test $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ import sys
 
 from sandbox.core.airflow_api import AirflowApiError
 from sandbox.core.fargate_rules import HOST_ACCESS_SETTING
-from sandbox.host import images, preflight, report, stack
+from sandbox.host import airflow_packages, images, preflight, report, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError
 from sandbox.host.project import ProjectError, load_project
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="write DAG runs' cost reports (JSON and HTML) under reports/")
     rep.add_argument("--dag", help="one DAG (default: every DAG's newest finished run)")
     rep.add_argument("--run", help="one run of --dag (default: its newest finished run)")
+    sub.add_parser("packages", help="the Python packages in the project's Airflow image, against MWAA's bill of materials")
     sub.add_parser("test", help="unit tests, then the e2e tests against the sandbox (extra args go to pytest)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "test":
@@ -69,22 +70,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             project = load_project(settings)
             stack.seed_config(project)
-            print(f"{project.name}: valid")
+            print(f"{project.name}: valid; it runs {project.airflow_version()}")
             for notice in project.notices():
                 print(f"  note: {notice}")
         elif args.command == "parse":
             preflight.preflight()
             project = load_project(settings)
-            images.build_all(settings, stack.compose_images(), stack.seed_config(project).images)
-            stack.build_project_airflow(project)
+            stack.build_images(settings, project)
             return stack.parse_dags(settings)
         elif args.command == "host":
             preflight.preflight()
         elif args.command == "build":
             preflight.preflight()
             project = load_project(settings)
-            images.build_all(settings, stack.compose_images(), stack.seed_config(project).images)
-            stack.build_project_airflow(project)
+            stack.build_images(settings, project)
+        elif args.command == "packages":
+            preflight.preflight()
+            project = load_project(settings)
+            stack.build_images(settings, project)
+            print(airflow_packages.describe(airflow_packages.compare(project)))
         elif args.command == "up":
             stack.up_with_summary(settings)
         elif args.command == "test":

@@ -6,9 +6,11 @@ tests started running, for debugging.
 """
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from sandbox.host.settings import load_settings
+from sandbox.host.settings import ROOT, load_settings
 from sandbox.testing.plugin import ensure_registered
 
 
@@ -29,6 +31,17 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("replaces_sandbox") is not None)
 
 
+@pytest.fixture
+def team_project(tmp_path):
+    """A copy of examples/genomics in a temporary folder: a team's project that tests may edit; at
+    another path, it has a world of its own (sandbox/host/project.py `world`)."""
+    team = tmp_path / "genomics-team"
+    shutil.copytree(ROOT / "examples" / "genomics", team, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [tmp_path, team, *team.rglob("*")]:  # tmp_path is private; Airflow's user must read the mount
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return team
+
+
 FIGURES = pytest.StashKey[list]()  # (section, what, value) in the order they were recorded
 
 
@@ -47,6 +60,12 @@ def fault_figure(pytestconfig):
 def lifecycle_figure(pytestconfig):
     """Records a figure of the lifecycle tier (sequences, steps, times) for the session's summary."""
     return _figure_recorder(pytestconfig, "Lifecycle figures")
+
+
+@pytest.fixture
+def version_figure(pytestconfig):
+    """Records a figure of switching Airflow versions (steps, times) for the session's summary."""
+    return _figure_recorder(pytestconfig, "Airflow version figures")
 
 
 def pytest_terminal_summary(terminalreporter, config):

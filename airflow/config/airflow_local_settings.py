@@ -12,6 +12,7 @@ used to the DAG run, task, map index and try (sandbox/metrics/sampler.py).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -26,13 +27,16 @@ except ImportError:  # the checkout (unit tests)
 
 
 def _tag_with_task_try(execute):
-    def execute_tagged(self, context):
+    # Named `execute` and passing keyword arguments on: Airflow 2 hands an `execute` its
+    # "called by the task runner" token as one, and warns (or fails) without it.
+    @functools.wraps(execute)
+    def execute_tagged(self, context, **kwargs):
         ti = context["ti"]
         mine = {f"{ECS_TAG_PREFIX}{key}": str(getattr(ti, key))
                 for key in TASK_TRY_FIELDS}
         if self.tags is None or isinstance(self.tags, dict):
             self.tags = {**mine, **(self.tags or {})}
-        return execute(self, context)
+        return execute(self, context, **kwargs)
 
     execute_tagged.sandbox_tags = True
     return execute_tagged

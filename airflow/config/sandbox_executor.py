@@ -1,11 +1,12 @@
-"""Airflow's LocalExecutor without a race that fails resumed deferrable tasks (Airflow 3.3.2).
+"""Airflow's LocalExecutor without a race that fails resumed deferrable tasks (Airflow 3.0 to 3.3.2).
 
 A deferrable task's first process exits when it defers, and the executor reports SUCCESS for that
 try. When the trigger fires at once (an ECS task that has already stopped), the task is queued and
 running again before the scheduler reads that report; the scheduler then takes it for a task killed
 behind its back and fails it, and the resumed process gets HTTP 409 "TI was not in the running state"
-when it finishes. Airflow ignores such a report only while the task is SCHEDULED (apache/airflow
-#66431); QUEUED and RUNNING are apache/airflow #67287 and #72716, fixed upstream in #68741 and #72767.
+when it finishes. Airflow 3.3 ignores such a report only while the task is SCHEDULED (apache/airflow
+#66431; 3.0 not even then); QUEUED and RUNNING are apache/airflow #67287 and #72716, fixed upstream in
+#68741 and #72767. Airflow 2 runs the plain LocalExecutor.
 
 The report is recognised as upstream's fix does: SUCCESS for the same try of a task instance that is
 queued or running again with `next_method` set, which only a resume from deferral sets. Such a

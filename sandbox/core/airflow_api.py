@@ -1,4 +1,5 @@
-"""A small client for Airflow's REST API v2 (SimpleAuthManager JWT from POST /auth/token).
+"""A small client for Airflow's REST API: v2 on Airflow 3 (a JWT from POST /auth/token), v1 on Airflow 2
+(basic auth). Which one is asked once, from the health endpoint each version has.
 
 Bootstrap uses it to seed connections and variables; tests and the benchmark use it to trigger
 DAG runs and read their outcome (states, XComs, task logs).
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -14,6 +16,20 @@ import requests
 from sandbox.core.poll import NotYet, wait_until
 
 TERMINAL_RUN_STATES = {"success", "failed"}
+DAGS_FOLDER = "/opt/airflow/dags"  # where compose.yaml mounts the project's dags/
+
+
+@dataclass(frozen=True)
+class ApiVersion:
+    """What differs between Airflow's REST APIs, for what this client asks."""
+    name: str
+    prefix: str       # every path below it
+    health: str       # answers without login on both
+    jwt: bool         # v2: a bearer token from /auth/token; v1: basic auth (auth_backends basic_auth)
+
+
+API_V2 = ApiVersion("v2", "/api/v2", "/api/v2/monitor/health", jwt=True)
+API_V1 = ApiVersion("v1", "/api/v1", "/api/v1/health", jwt=False)
 
 
 class AirflowApiError(RuntimeError):
@@ -27,6 +43,23 @@ class AirflowClient:
         self.timeout = timeout
         self.session = requests.Session()
         self._token: str | None = None
+        self._api: ApiVersion | None = None
+
+    @property
+    def api(self) -> ApiVersion:
+        """The API this Airflow speaks: v2 where its health endpoint answers, else v1."""
+        if self._api is None:
+            for api in (API_V2, API_V1):
+                resp = self.session.get(f"{self.base_url}{api.health}", timeout=self.timeout)
+                if resp.status_code != 404:
+                    self._api = api
+                    break
+            else:
+                raise AirflowApiError(f"{self.base_url} answers neither {API_V2.health} nor {API_V1.health}: "
+                                      "not an Airflow API server")
+            if not self._api.jwt:
+                self.session.auth = (self.username, self.password)
+        return self._api
 
     # --- plumbing -------------------------------------------------------------------------
     def _authenticate(self) -> None:
@@ -38,13 +71,14 @@ class AirflowClient:
         self._token = resp.json()["access_token"]
 
     def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kw) -> requests.Response:
-        if self._token is None:
+        api = self.api
+        if api.jwt and self._token is None:
             self._authenticate()
-        url = f"{self.base_url}/api/v2/{path.lstrip('/')}"
+        url = f"{self.base_url}{api.prefix}/{path.lstrip('/')}"
         for attempt in (1, 2):
-            resp = self.session.request(method, url, timeout=self.timeout,
-                                        headers={"Authorization": f"Bearer {self._token}"}, **kw)
-            if resp.status_code == 401 and attempt == 1:  # token expired
+            headers = {**kw.pop("headers", {}), **({"Authorization": f"Bearer {self._token}"} if api.jwt else {})}
+            resp = self.session.request(method, url, timeout=self.timeout, headers=headers, **kw)
+            if resp.status_code == 401 and api.jwt and attempt == 1:  # token expired
                 self._authenticate()
                 continue
             break
@@ -63,7 +97,7 @@ class AirflowClient:
     def wait_until_healthy(self, timeout: float = 300) -> None:
         def healthy() -> bool:
             try:
-                resp = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
+                resp = self.session.get(f"{self.base_url}{self.api.health}", timeout=5)
                 database = resp.json().get("metadatabase", {}).get("status") if resp.ok else None
             except requests.RequestException as exc:
                 raise NotYet(str(exc)) from exc
@@ -102,7 +136,9 @@ class AirflowClient:
 
     def put_variable(self, key: str, value: str, description: str | None = None) -> str:
         current = self.get_variable(key)
-        body = {"key": key, "value": value, "description": description}
+        body = {"key": key, "value": value}
+        if description is not None:  # v1 refuses a null description
+            body["description"] = description
         if current is None:
             self.request("POST", "variables", ok=(201, 200), json=body)
             return "created"
@@ -115,8 +151,18 @@ class AirflowClient:
     def dag_ids(self) -> list[str]:
         return [d["dag_id"] for d in self.get("dags", limit=1000)["dags"]]
 
+    def dag_files(self) -> set[str]:
+        """The files (relative to the DAGs folder) of the DAGs Airflow lists as current: a deleted
+        file's DAG is kept, as stale (v2) or inactive (v1), and not counted."""
+        dags = self.get("dags", limit=1000)["dags"]
+        if self.api.jwt:
+            return {d["relative_fileloc"] for d in dags if d.get("is_stale") is not True}
+        return {_in_dags_folder(d["fileloc"]) for d in dags if d.get("is_active", True)}
+
     def import_errors(self) -> list[dict]:
-        return self.get("importErrors", limit=1000)["import_errors"]
+        """Each with `filename` relative to the DAGs folder (v1 gives the absolute path)."""
+        errors = self.get("importErrors", limit=1000)["import_errors"]
+        return [{**e, "filename": _in_dags_folder(e.get("filename") or "")} for e in errors]
 
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
         def listed() -> bool:
@@ -133,7 +179,9 @@ class AirflowClient:
 
     def trigger_dag(self, dag_id: str, conf: dict | None = None) -> str:
         from datetime import datetime, timezone
-        body = {"logical_date": datetime.now(timezone.utc).isoformat(), "conf": conf or {}}
+        body = {"conf": conf or {}}
+        if self.api.jwt:  # v2 needs it (None for no date); v1 sets now when it is left out
+            body["logical_date"] = datetime.now(timezone.utc).isoformat()
         return self.request("POST", f"dags/{dag_id}/dagRuns", json=body).json()["dag_run_id"]
 
     def wait_for_dag_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
@@ -173,8 +221,13 @@ class AirflowClient:
         """One XCom of this run; `map_index` picks a mapped task's instance (-1: an unmapped task)."""
         # include_prior_dates defaults to true: without this, a value missing in this run would be
         # answered with an earlier run's.
+        params = {"deserialize": "true", "map_index": map_index}
+        if self.api.jwt:  # v1 answers this run's only, and refuses the parameter
+            params["include_prior_dates"] = "false"
+        else:  # v1 (Airflow 2: [api] enable_xcom_deserialize_support) gives repr() text unless told not to
+            params["stringify"] = "false"
         return self.get(f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}",
-                        deserialize="true", map_index=map_index, include_prior_dates="false")["value"]
+                        **params)["value"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None,
                  map_index: int = -1) -> str:
@@ -183,8 +236,11 @@ class AirflowClient:
             try_number = max(1, next(ti["try_number"] for ti in self.task_instances(dag_id, run_id)
                                      if ti["task_id"] == task_id and ti.get("map_index", -1) == map_index))
         data = self.request("GET", f"dags/{dag_id}/dagRuns/{self.quote(run_id)}/taskInstances/{task_id}/logs/"
-                                   f"{try_number}", params={"full_content": "true", "map_index": map_index}).json()
+                                   f"{try_number}", params={"full_content": "true", "map_index": map_index},
+                            headers={"Accept": "application/json"}).json()
         content = data.get("content")
+        if isinstance(content, str):
+            return _v1_log_text(content)
         if not isinstance(content, list):
             return str(content)
         lines = []
@@ -196,6 +252,21 @@ class AirflowClient:
             for error in line.get("error_detail") or []:
                 lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
         return "\n".join(lines)
+
+
+def _in_dags_folder(path: str) -> str:
+    return path.removeprefix(DAGS_FOLDER + "/")
+
+
+def _v1_log_text(content: str) -> str:
+    """Airflow 2's JSON log: the repr of [(host, text), ...] (one per log source), or plain text."""
+    import ast
+    if content.startswith("[("):
+        try:
+            return "\n".join(str(part[1]) for part in ast.literal_eval(content))
+        except (ValueError, SyntaxError, IndexError, TypeError):
+            pass
+    return content
 
 
 def _same_field(current: Any, desired: Any) -> bool:

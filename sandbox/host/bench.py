@@ -32,7 +32,7 @@ from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import step
 from sandbox.host import images, preflight, stack
 from sandbox.host.docker import docker
-from sandbox.host.project import load_project
+from sandbox.host.project import load_project, selected_project
 from sandbox.host.settings import ROOT, load_settings
 
 RESULTS = ROOT / "bench" / "results"
@@ -46,7 +46,7 @@ def built_tags(settings) -> list[str]:
     from sandbox.seeding.config import load_images
     project = load_project(settings)
     return ([i["tag"] for i in load_images(images.SERVICE_IMAGES)]
-            + [i["tag"] for i in stack.seed_config(project).images] + [project.airflow_image])
+            + [i["tag"] for i in stack.seed_config(project).images] + [project.airflow_image()])
 
 
 def remove_sandbox_images(settings, include_cluster: bool) -> int:
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cold start without rebuilding the offline cluster's binaries (saves ~10 min)")
     parser.add_argument("--dag-runs", type=int, default=3, help="runs of each POC DAG (the median is reported)")
     parser.add_argument("--skip-projects", action="store_true", help="do not time project switches and rebuilds")
+    parser.add_argument("--skip-versions", action="store_true",
+                        help="do not time the first make up of examples/genomics on each MWAA version CI covers")
     parser.add_argument("--sampler-runs", type=int, default=3,
                         help="runs of each with/without-sampler measurement (0: skip it)")
     parser.add_argument("--only-sampler", action="store_true",
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     stack.remove_task_containers(settings)
     if not args.skip_projects:
         time_projects(results)
+    if not args.skip_versions:
+        time_versions(results)
     write_results(results)
     return 0
 
@@ -240,6 +244,30 @@ def time_projects(results: dict) -> None:
         stack.up(use_project(None))  # the checkout's own project again, before the copy goes away
 
 
+BENCH_VERSIONS = ("mwaa-2.10.3", "mwaa-2.11.2", "mwaa-3.0.6")
+
+
+def time_versions(results: dict) -> None:
+    """A copy of examples/genomics on each version: its first `make up` (that version's Airflow image
+    and the project's on it built from nothing but the base), then one genomics_qc run."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
+        copy = Path(tmp) / "genomics"
+        shutil.copytree(EXAMPLE_PROJECT, copy)
+        for key in BENCH_VERSIONS:
+            os.environ["AIRFLOW_VERSION"] = key
+            settings = use_project(copy)
+            project = selected_project(settings)
+            stack.remove_task_containers(settings)
+            stack.compose("down", "--remove-orphans", capture=True)  # keeps volumes: only images go
+            docker("rmi", "--force", project.airflow_image(), project.airflow_version().image)
+            with step(f"First make up of examples/genomics on {project.airflow_version()} (its images built)"):
+                results[f"first_up_{key}_s"] = round(stack.up(settings), 1)
+            client = AirflowClient(settings.airflow_url, *settings.admin)
+            results[f"genomics_qc_{key}_s"] = round(time_dag(client, "genomics_qc", {}), 1)
+        os.environ.pop("AIRFLOW_VERSION", None)
+        stack.up(use_project(None))  # the checkout's own project again, before the copy goes away
+
+
 def write_results(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -261,6 +289,10 @@ def write_results(results: dict) -> None:
             ("switch to another project (images cached)", results.get("switch_project_s"), t["switch_project_s"]),
             ("make up after editing only requirements.txt", results.get("requirements_edit_up_s"), None),
             ("make up after editing only a task image's context", results.get("task_image_edit_up_s"), None)]
+    for key in BENCH_VERSIONS:
+        rows.append((f"first make up of examples/genomics on {key} (its Airflow images built)",
+                     results.get(f"first_up_{key}_s"), None))
+        rows.append((f"... then genomics_qc on {key}", results.get(f"genomics_qc_{key}_s"), None))
     for backend in ("ecs", "k8s"):
         for cases in (8, 32):
             rows.append((f"import_vcf {backend}, {cases} cases, median", results.get(f"import_vcf_{backend}_{cases}_s"), None))

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.core.airflow_versions import AirflowVersion
 from sandbox.core.progress import info, step
 from sandbox.host.docker import DockerError, docker, docker_pipe, docker_stream
 from sandbox.host.settings import ROOT, Settings
@@ -49,9 +50,11 @@ class ImageError(RuntimeError):
     pass
 
 
-AIRFLOW_IMAGE = "sandbox/airflow:3.3.2"  # images.yaml; a project's requirements go on top of it
 # The sandbox's own service images, declared like a project's task images (sandbox.yaml `images:`).
 SERVICE_IMAGES = ROOT / "images.yaml"
+AIRFLOW_DOCKERFILE = ROOT / "airflow" / "Dockerfile"
+# On every Airflow image (and a project's on top of one): the Airflow it runs, "<flavour>-<version>".
+AIRFLOW_VERSION_LABEL = "sandbox.airflow-version"
 # Placeholders a declared image's build_args may use: the bases resolve_bases chose.
 BASE_PLACEHOLDERS = {"{python_base}": "python", "{debian_base}": "debian"}
 
@@ -69,6 +72,13 @@ def service_images(used: set[str]) -> list[dict]:
     """images.yaml's images that compose runs (`used`): the emulator's is skipped for LocalStack Pro."""
     from sandbox.seeding.config import load_images
     return [i for i in load_images(SERVICE_IMAGES) if i["tag"] in used]
+
+
+def airflow_image(version: AirflowVersion) -> dict:
+    """The Airflow image of one version (images.yaml's shape): airflow/Dockerfile with that version's lock."""
+    return {"tag": version.image, "context": ROOT, "dockerfile": AIRFLOW_DOCKERFILE,
+            "build_args": {"BASE_IMAGE": "{python_base}", "AIRFLOW_LOCK": f"{version.data_dir}/requirements.lock"},
+            "labels": {AIRFLOW_VERSION_LABEL: version.key}}
 
 
 def image_exists(tag: str) -> bool:
@@ -226,7 +236,7 @@ def build_declared(image: dict, bases: dict[str, str]) -> None:
     shown = image["dockerfile"].relative_to(ROOT) if image["dockerfile"].is_relative_to(ROOT) else image["dockerfile"]
     with step(f"Building {image['tag']} ({shown})"):
         _say_python_version_once(image["dockerfile"], bases)
-        docker_build(image["tag"], image["dockerfile"], args, context=image["context"])
+        docker_build(image["tag"], image["dockerfile"], args, image.get("labels"), context=image["context"])
 
 
 _python_note_given = False
@@ -243,13 +253,14 @@ def _say_python_version_once(dockerfile: Path, bases: dict[str, str]) -> None:
         _python_note_given = True
 
 
-def build_all(settings: Settings, used: set[str], project_images: list[dict] = ()) -> list[str]:
-    """The service images compose runs (`used`: stack.compose_images()), then the project's declared
+def build_all(settings: Settings, used: set[str], airflow: AirflowVersion, project_images: list[dict] = ()
+              ) -> list[str]:
+    """The service images compose runs (`used`: stack.compose_images()), the project's version of
+    Airflow (also when compose runs a project's image made on top of it), then the project's declared
     images. Docker's layer cache makes an unchanged image instant; only what changed is rebuilt."""
     write_ca_bundle(settings)
     bases = resolve_bases(settings)
-    # The Airflow image is built even when compose runs a project's image made on top of it.
-    images = [*service_images(used | {AIRFLOW_IMAGE}), *project_images]
+    images = [*service_images(used), airflow_image(airflow), *project_images]
     for image in images:
         build_declared(image, bases)
     return [i["tag"] for i in images]

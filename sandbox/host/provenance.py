@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from sandbox.host.images import SERVICE_IMAGES
-from sandbox.host.project import selected_project
+from sandbox.host.project import compose_files, selected_project
 from sandbox.host.settings import ROOT, Settings
 
 RECORD = ROOT / ".build" / "stack.json"
@@ -61,10 +61,9 @@ def inputs(settings: Settings) -> dict[str, str]:
     """A short digest per input that decides what the sandbox runs, keyed by what a user would edit.
     The DAGs are not here: they are mounted, so an edit shows in the running sandbox by itself."""
     project = selected_project(settings)
-    digests = {
-        "project": project.name,
-        "compose.yaml": _digest_tree(COMPOSE_FILE),
-    }
+    digests = {"project": project.name, "compose.yaml": _digest_tree(COMPOSE_FILE)}
+    for name in compose_files(project.airflow_version())[1:]:  # Airflow 2's override
+        digests[name] = _digest_tree(ROOT / name)
     # Each setting apart, so a change is named ("setting K8S_PROVIDER"), wherever it was made: .env,
     # or the environment (which wins, for compose too). Compose's own variables count even when
     # .env does not list them. Values are hashed: some are secrets.

@@ -12,10 +12,10 @@ import time
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import info, step
 from sandbox.core.poll import NotYet, wait_until
-from sandbox.host import images, preflight, provenance
+from sandbox.host import images, preflight, project_requirements, provenance
 from sandbox.host.docker import DockerError, docker
 from sandbox.host.report import MetricsService
-from sandbox.host.project import EMPTY_DIR, PROJECT_AIRFLOW_DOCKERFILE, Project, load_project, selected_project
+from sandbox.host.project import PROJECT_AIRFLOW_DOCKERFILE, Project, load_project, prepare_mounts, selected_project
 from sandbox.host.settings import ROOT, Settings, load_settings
 from sandbox.seeding.bootstrap import load_seed
 
@@ -76,7 +76,8 @@ def up(settings: Settings, build: bool = True) -> float:
     settings.iam_enforced  # a bad value stops us before anything changes
     project = load_project(settings)  # a bad project or config stops us before anything changes
     config = seed_config(project)
-    info(f"project: {project.name}")
+    info(f"project: {project.name}; Airflow: {project.airflow_version()}"
+         + (f" (AIRFLOW_VERSION={project.version_override})" if project.version_override else ""))
     for notice in project.notices():
         info(f"note: {notice}")
     preflight.preflight()
@@ -89,9 +90,8 @@ def up(settings: Settings, build: bool = True) -> float:
     elif verdict.action == "start":
         check_engine_is_free(settings)
     if build:
-        images.build_all(settings, compose_images(), config.images)
-        build_project_airflow(project)
-    EMPTY_DIR.mkdir(parents=True, exist_ok=True)
+        build_images(settings, project, config)
+    prepare_mounts()
     write_sdk_config(config, settings)
     provider = select_cluster(settings, config)
     remove_replaced_cluster(settings, provider)
@@ -122,10 +122,11 @@ def parse_dags(settings: Settings) -> int:
     """`make parse`: the project's DAG files imported in its Airflow image, as the dag-processor
     would, in a throwaway container; prints the DAGs and each import error as file:line."""
     project = selected_project(settings)
-    EMPTY_DIR.mkdir(parents=True, exist_ok=True)
+    prepare_mounts()
     with step(f"Parsing the DAG files in {project.dags}"):
-        res = compose("run", "--rm", "--no-deps", "--quiet-pull", "--entrypoint", "python", "airflow-dag-processor",
-                      "/opt/sandbox/parse_dags.py", check=False, capture=True)
+        # Through the entrypoint, so the project's startup.sh runs first, as before the dag-processor.
+        res = compose("run", "--rm", "--no-deps", "--quiet-pull", "--entrypoint", "/opt/sandbox/entrypoint.sh",
+                      "airflow-dag-processor", "python", "/opt/sandbox/parse_dags.py", check=False, capture=True)
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     for line in lines:
         info(line)
@@ -156,19 +157,26 @@ def write_sdk_config(config, settings: Settings) -> None:
     HOST_SDK_CONFIG.chmod(0o600)
 
 
+def build_images(settings: Settings, project: Project, config=None) -> None:
+    """Every image the project's sandbox runs: the services', its Airflow version's (with its
+    requirements.txt on top) and its task images."""
+    config = config or seed_config(project)
+    images.build_all(settings, compose_images(), project.airflow_version(), config.images)
+    build_project_airflow(project)
+
+
 def build_project_airflow(project: Project) -> None:
-    """The Airflow image with the project's requirements.txt, from a context holding only that file."""
-    if project.airflow_image == images.AIRFLOW_IMAGE:
+    """The Airflow image with the project's requirements.txt, from a context holding only that file,
+    the files it includes and the constraints its Airflow's flavour installs it under."""
+    version = project.airflow_version()
+    if project.airflow_image(version) == version.image:
         return
     context = ROOT / ".build" / "airflow-project"
-    context.mkdir(parents=True, exist_ok=True)
-    wanted = (project.root / "requirements.txt").read_text()
-    target = context / "requirements.txt"
-    if not target.exists() or target.read_text() != wanted:  # an unchanged file keeps the layer cache
-        target.write_text(wanted)
-    with step(f"Building {project.airflow_image} (Airflow + {project.root.name}/requirements.txt)"):
-        images.docker_build(project.airflow_image, PROJECT_AIRFLOW_DOCKERFILE,
-                            {"AIRFLOW_IMAGE": images.AIRFLOW_IMAGE}, context=context)
+    project_requirements.prepare(project.root / "requirements.txt", version, context)
+    with step(f"Building {project.airflow_image(version)} ({version} + {project.root.name}/requirements.txt)"):
+        images.docker_build(project.airflow_image(version), PROJECT_AIRFLOW_DOCKERFILE,
+                            {"AIRFLOW_IMAGE": version.image}, {images.AIRFLOW_VERSION_LABEL: version.key},
+                            context=context)
 
 
 def dag_files(project: Project) -> list[str]:
@@ -189,10 +197,8 @@ def wait_for_dag_files(client: AirflowClient, project: Project, timeout: float =
     wanted = set(dag_files(project))
 
     def parsed():
-        dags = client.get("dags", limit=1000).get("dags", [])
-        errors = client.get("importErrors", limit=1000).get("import_errors", [])
-        seen = {d.get("relative_fileloc") for d in dags if d.get("is_stale") is not True}
-        seen |= {e.get("filename") for e in errors}
+        errors = client.import_errors()
+        seen = client.dag_files() | {e.get("filename") for e in errors}
         missing = wanted - seen
         if missing:
             raise NotYet(f"not parsed yet: {', '.join(sorted(missing))}")
@@ -284,10 +290,12 @@ def provision_cluster(provider, config, network: str) -> None:
 
 def summary(settings: Settings) -> str:
     user, password = settings.admin
+    project = selected_project(settings)
     lines = [
         "",
         "Airflow sandbox is up.",
-        f"  Project               : {selected_project(settings).name}",
+        f"  Project               : {project.name}",
+        f"  Airflow               : {airflow_running(project)}",
         f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
         f"  Cost reports          : the Cost tab of a DAG run in the UI, or `make report`   ({settings.metrics_url})",
         f"  AWS emulator          : {settings.aws_endpoint}   (region us-east-1; "
@@ -314,6 +322,21 @@ def summary(settings: Settings) -> str:
     try_dag = "poc_ecs_operator" if selected_project(settings).is_default else "one of the project's DAGs"
     lines += ["", f"  Try: trigger {try_dag} in the UI, or `make test`. Stop: `make down`."]
     return "\n".join(lines)
+
+
+def airflow_running(project: Project) -> str:
+    """The Airflow the API server's container runs (its image's label), and the project's choice
+    when that differs (a `make up` switches)."""
+    wanted = project.airflow_version()
+    source = "AIRFLOW_VERSION" if project.version_override else "sandbox.yaml"
+    running = next((s for s in services() if s.get("Service") == "airflow-apiserver"), None)
+    if running is None:
+        return f"{wanted} (not running)"
+    key = images.image_label(running.get("Image", ""), images.AIRFLOW_VERSION_LABEL) or ""
+    if key == wanted.key:
+        return f"{wanted}" + (f"   (from {source})" if not wanted.is_default else "")
+    return (f"{key or 'an image without a version label'} runs; {source} names {wanted}: `make up` switches "
+            f"(each version keeps its own Airflow database)")
 
 
 def stop(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 
+from sandbox.core import airflow_versions
 from sandbox.seeding.airflow_settings import STATIC_KEYS_REFUSED, static_aws_keys, validate_pools
 from sandbox.core.fargate_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
                                          host_access, parse_cpu, parse_memory)
@@ -91,6 +92,8 @@ class SeedConfig:
     kubernetes: dict | None = None
     images: list[dict] = field(default_factory=list)
     airflow_role: str | None = None
+    # The Airflow the project names (`airflow: {version, flavour}`); unset: the sandbox's own.
+    airflow_version: airflow_versions.AirflowVersion = field(default_factory=airflow_versions.AirflowVersion)
     pools: list[dict] = field(default_factory=list)
     prices: Prices = field(default_factory=Prices)
     raw: dict = field(repr=False, default_factory=dict)
@@ -329,7 +332,15 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     c.unique(task_defs, "family", "aws.task_definitions")
     c.placeholders(aws, "aws")
 
-    airflow = c.mapping(top.get("airflow"), "airflow", {"connections", "variables", "pools"})
+    airflow = c.mapping(top.get("airflow"), "airflow", {"version", "flavour", "connections", "variables", "pools"})
+    airflow_version = airflow_versions.AirflowVersion()
+    if "version" in airflow or "flavour" in airflow:
+        flavour = airflow.get("flavour", "apache")
+        why = airflow_versions.problem(airflow.get("version", airflow_versions.DEFAULT), flavour)
+        if why:
+            c.fail("airflow.version" if flavour in airflow_versions.FLAVOURS else "airflow.flavour", why)
+        else:
+            airflow_version = airflow_versions.AirflowVersion(airflow.get("version", airflow_versions.DEFAULT), flavour)
     pools = validate_pools(airflow.get("pools"), "airflow.pools", c.fail)
     connections = c.items(airflow.get("connections"), "airflow.connections")
     for i, conn in enumerate(connections):
@@ -347,6 +358,7 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
                       log_groups=log_groups, ecs_clusters=clusters, ecr_repositories=repos,
                       task_definitions=task_defs, connections=connections, variables=variables,
                       kubernetes=kubernetes, images=images, pools=pools, airflow_role=airflow_role,
+                      airflow_version=airflow_version,
                       prices=prices, raw=raw)
 
 

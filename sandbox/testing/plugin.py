@@ -174,13 +174,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def not_answering(sandbox: Sandbox) -> list[str]:
     """The sandbox's services (the AWS emulator, Airflow's API) that do not answer their health URL."""
+    import urllib.error
     import urllib.request
     silent, timeout = [], PROBE_TIMEOUT_SECONDS
     for name, url in (("the AWS emulator", f"{sandbox.aws_endpoint}/_localstack/health"),
-                      ("Airflow's API server", f"{sandbox.airflow_url}/api/v2/monitor/health")):
+                      ("Airflow's API server", f"{sandbox.airflow_url}/")):
         try:
             urllib.request.urlopen(url, timeout=timeout).close()
-        except OSError as exc:  # URLError, timeouts and HTTP errors alike
+        except urllib.error.HTTPError:  # it answered (Airflow 2 and 3 each redirect / to a login page)
+            pass
+        except OSError as exc:  # refused, unreachable, timed out
             silent.append(f"{name} ({url}: {exc})")
     return silent
 

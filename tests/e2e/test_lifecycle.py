@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -227,7 +226,7 @@ def check_sandbox(expected: Expected, session: Session) -> None:
     assert {v["key"] for v in client.get("variables", limit=1000)["variables"]} == set(config.variables)
     assert {p["name"] for p in client.get("pools", limit=1000)["pools"]} == {p["name"] for p in config.pools} | {"default_pool"}
     # The DAGs Airflow lists (a deleted file's DAG is kept as stale, and not listed) are the project's files.
-    files = {d["relative_fileloc"] for d in client.get("dags", limit=1000)["dags"]}
+    files = client.dag_files()
     assert files == set(stack.dag_files(project)), f"Airflow lists DAGs of {sorted(files)}; {project.root}/dags has " \
                                                    f"{sorted(stack.dag_files(project))}"
 
@@ -253,15 +252,6 @@ def check_sandbox(expected: Expected, session: Session) -> None:
 
 
 # --- the test -----------------------------------------------------------------------------------
-@pytest.fixture
-def team_project(tmp_path):
-    team = tmp_path / "genomics-team"
-    shutil.copytree(ROOT / "examples" / "genomics", team, ignore=shutil.ignore_patterns("__pycache__"))
-    for path in [tmp_path, team, *team.rglob("*")]:  # tmp_path is private; Airflow's user must read the mount
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return team
-
-
 def test_every_sequence_of_user_steps_ends_in_a_working_truthful_sandbox(sandbox, team_project, lifecycle_figure):
     session = Session(load_settings().get("K8S_PROVIDER", "auto"), stack.recorded_cluster().get("provider"))
     journal = Journal(seed=int(os.environ.get("LIFECYCLE_SEED") or random.randrange(2**32)))

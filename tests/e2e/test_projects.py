@@ -1,6 +1,6 @@
 """Another project's tools against the real engine, beside the running sandbox: `make parse` names the
-file and line of a broken DAG, and a requirement that conflicts with Airflow's constraints fails the
-Airflow image build with the package's name and both versions."""
+file and line of a broken DAG, and a requirement that conflicts with Airflow's constraints (or, on
+MWAA's Airflow, with MWAA's) fails the Airflow image build with the package's name and both versions."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.core.airflow_versions import pins
 from sandbox.host import images, stack
 from sandbox.host.project import load_project
 from sandbox.host.settings import ROOT, load_settings
@@ -55,6 +56,19 @@ def test_a_requirement_against_airflows_constraints_fails_the_build_naming_it(sa
     with pytest.raises(images.ImageError) as failed:
         stack.build_project_airflow(project)
     message = str(failed.value)
-    locked = next(line for line in (ROOT / "airflow" / "requirements.txt").read_text().splitlines()
-                  if line.startswith("boto3=="))
-    assert "boto3==1.20.0" in message and locked in message, message
+    locked = pins((ROOT / "airflow" / "versions" / "apache-3.3.2" / "requirements.lock").read_text())["boto3"]
+    assert "boto3==1.20.0" in message and f"boto3=={locked}" in message, message
+
+
+def test_a_requirement_against_mwaas_constraints_fails_the_build_naming_both_versions(sandbox, tmp_path, monkeypatch):
+    # humanize is in MWAA 2.10.3's image at 4.11.0 and in the Airflow constraints MWAA applies.
+    project_dir = make_project(tmp_path / "on-mwaa", {}, requirements="humanize==4.13.0\n")
+    (project_dir / "sandbox.yaml").write_text(MINIMAL_CONFIG + 'airflow: {version: "2.10.3", flavour: mwaa}\n')
+    monkeypatch.setenv("SANDBOX_PROJECT", str(project_dir))
+    project = load_project(load_settings())
+    version = project.airflow_version()
+    images.build_declared(images.airflow_image(version), images.resolve_bases(load_settings()))
+    with pytest.raises(images.ImageError) as failed:
+        stack.build_project_airflow(project)
+    message = str(failed.value)
+    assert "humanize==4.13.0" in message and "humanize==4.11.0" in message, message

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from sandbox.host import project as project_mod
-from sandbox.host.images import AIRFLOW_IMAGE
 from sandbox.host.project import Project, ProjectError, load_project, selected_project
 from sandbox.host.settings import ROOT, Settings
 
@@ -104,11 +103,14 @@ def test_a_minimal_project_loads(tmp_path):
 def test_compose_env_mounts_empty_dir_for_absent_plugins_and_include(tmp_path):
     env = make_project(tmp_path).compose_env()
     assert env == {
+        "COMPOSE_FILE": "compose.yaml",
         "SANDBOX_PROJECT_DIR": str(tmp_path),
         "SANDBOX_DAGS_DIR": str(tmp_path / "dags"),
         "SANDBOX_PLUGINS_DIR": str(project_mod.EMPTY_DIR),
         "SANDBOX_INCLUDE_DIR": str(project_mod.EMPTY_DIR),
-        "SANDBOX_AIRFLOW_IMAGE": AIRFLOW_IMAGE,
+        "SANDBOX_STARTUP_SCRIPT": str(project_mod.NO_STARTUP),
+        "SANDBOX_AIRFLOW_IMAGE": "sandbox/airflow:apache-3.3.2",
+        "SANDBOX_AIRFLOW_VERSION": "apache-3.3.2",
         "SANDBOX_AIRFLOW_DB": f"airflow_{project_mod.Project(tmp_path, False).world}",
         "SANDBOX_EMULATOR_STATE": f"/var/lib/ministack/projects/{project_mod.Project(tmp_path, False).world}",
         "SANDBOX_AIRFLOW_ROLE_ARN": "",  # the project's sandbox.yaml sets no aws.airflow_role
@@ -134,18 +136,20 @@ def test_airflow_containers_act_as_the_projects_airflow_role(tmp_path):
     assert project.compose_env()["SANDBOX_AIRFLOW_ROLE_ARN"] == ""
 
 
-def test_compose_env_mounts_the_projects_plugins_and_include(tmp_path):
+def test_compose_env_mounts_the_projects_plugins_include_and_startup_script(tmp_path):
     project = make_project(tmp_path)
     (tmp_path / "plugins").mkdir()
     (tmp_path / "include").mkdir()
+    (tmp_path / "startup.sh").write_text("export STAGE=dev\n")
     env = project.compose_env()
     assert env["SANDBOX_PLUGINS_DIR"] == str(tmp_path / "plugins")
     assert env["SANDBOX_INCLUDE_DIR"] == str(tmp_path / "include")
+    assert env["SANDBOX_STARTUP_SCRIPT"] == str(tmp_path / "startup.sh")
 
 
 def test_requirements_with_only_comments_keep_the_base_airflow_image(tmp_path):
     project = make_project(tmp_path, requirements="# nothing yet\n\n   \n  # pandas\n")
-    assert project.compose_env()["SANDBOX_AIRFLOW_IMAGE"] == AIRFLOW_IMAGE
+    assert project.compose_env()["SANDBOX_AIRFLOW_IMAGE"] == "sandbox/airflow:apache-3.3.2"
 
 
 def test_requirements_with_packages_give_a_project_image(tmp_path):
@@ -156,8 +160,30 @@ def test_requirements_with_packages_give_a_project_image(tmp_path):
 def test_projects_at_different_paths_get_different_tags_and_one_project_the_same(tmp_path):
     one = make_project(tmp_path / "one", requirements="pandas==2.2.2\n")
     two = make_project(tmp_path / "two", requirements="pandas==2.2.2\n")
-    assert one.airflow_image != two.airflow_image
-    assert Project(tmp_path / "one", is_default=False).airflow_image == one.airflow_image
+    assert one.airflow_image() != two.airflow_image()
+    assert Project(tmp_path / "one", is_default=False).airflow_image() == one.airflow_image()
+
+
+def test_a_project_on_airflow_2_runs_its_version_in_a_database_of_its_own_with_airflow_2s_services(tmp_path):
+    project = make_project(tmp_path, requirements="pandas==2.2.2\n")
+    on_three = project.compose_env()
+    project.config.write_text("aws: {region: us-east-1}\nairflow: {version: '2.10.3', flavour: mwaa}\n")
+    on_two = project.compose_env()
+    assert on_two["COMPOSE_FILE"] == os.pathsep.join(["compose.yaml", "airflow/compose.airflow2.yaml"])
+    assert on_two["SANDBOX_AIRFLOW_VERSION"] == "mwaa-2.10.3"
+    assert on_two["SANDBOX_AIRFLOW_DB"] == on_three["SANDBOX_AIRFLOW_DB"] + "_v2_10_3"
+    # The project's requirements go on top of each version's image: one image per version.
+    assert on_two["SANDBOX_AIRFLOW_IMAGE"] != on_three["SANDBOX_AIRFLOW_IMAGE"]
+    assert on_two["SANDBOX_EMULATOR_STATE"] == on_three["SANDBOX_EMULATOR_STATE"]  # the same AWS objects
+
+
+def test_airflow_version_in_the_environment_wins_and_an_unknown_one_is_refused_naming_the_known(tmp_path):
+    project = make_project(tmp_path)
+    tried = Project(project.root, is_default=False, version_override="apache-3.0.6")
+    assert tried.compose_env()["SANDBOX_AIRFLOW_VERSION"] == "apache-3.0.6"
+    settings = Settings({"SANDBOX_PROJECT": str(tmp_path), "AIRFLOW_VERSION": "mwaa-9.9.9"})
+    with pytest.raises(ProjectError, match=r"AIRFLOW_VERSION='mwaa-9.9.9'.*known: 2.10.3, 2.11.2, 3.0.6"):
+        load_project(settings)
 
 
 # requirements_digest

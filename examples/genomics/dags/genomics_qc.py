@@ -3,20 +3,27 @@ same unmodified team image (images/qc), then compared and summarised.
 
 What this project shows about the sandbox: the `@task`s call plain boto3 with no hook, connection,
 endpoint or keys (as on MWAA, where the worker has a role); shared code comes from `include/`; an
-extra PyPI package (humanize, requirements.txt) is installed into Airflow; names come from Airflow
-Variables set in the astro-format airflow_settings.yaml. The file runs unchanged on AWS.
+extra PyPI package (humanfriendly, requirements.txt) is installed into Airflow; names come from Airflow
+Variables set in the astro-format airflow_settings.yaml. The file runs unchanged on AWS, on Airflow 3 and
+on Airflow 2 (MWAA 2.10, 2.11): only the import of the decorators and Variable differs.
 """
 from __future__ import annotations
 
 import json
+import os
 
 import boto3
-import humanize
+import humanfriendly
 import pendulum
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import Variable, dag, task
 from kubernetes.client import models as k8s
+
+try:  # Airflow 3
+    from airflow.sdk import Variable, dag, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import dag, task
+    from airflow.models import Variable
 
 from include.fasta import merge_gc
 
@@ -65,10 +72,11 @@ def genomics_qc():
         task_definition="{{ var.value.genomics_task_definition }}",
         launch_type="FARGATE",
         network_configuration={"awsvpcConfiguration": {"subnets": "{{ var.json.genomics_subnets }}"}},
-        container_name="qc",
         pool="genomics_qc",
         awslogs_group="{{ var.value.genomics_log_group }}",
-        awslogs_stream_prefix="qc",
+        # <the log configuration's awslogs-stream-prefix>/<container name>: the stream's name on every
+        # amazon provider (container_name, which newer ones take instead, is not on MWAA 2.10's).
+        awslogs_stream_prefix="qc/qc",
         waiter_delay=2,
     ).expand(overrides=ecs_overrides(samples))
 
@@ -99,7 +107,9 @@ def genomics_qc():
             totals[backend] = merge_gc(results)
         if totals["ecs"] != totals["k8s"]:
             raise ValueError(f"ECS and Kubernetes disagree: {totals}")
-        summary = {**totals["ecs"], "bases_text": humanize.intcomma(totals["ecs"]["bases"])}
+        # GENOMICS_STAGE: exported by the project's startup.sh, as MWAA runs it before Airflow starts.
+        summary = {**totals["ecs"], "bases_text": humanfriendly.format_number(totals["ecs"]["bases"]),
+                   "stage": os.environ.get("GENOMICS_STAGE", "unset")}
         print(f"GC fraction {summary['gc_fraction']} over {summary['bases_text']} bases")
         return summary
 

@@ -11,10 +11,11 @@ def test_qc_runs_on_ecs_and_kubernetes_and_both_agree(airflow_api, aws_session):
     assert run.xcom("whoami").startswith("arn:aws:sts::000000000000:assumed-role/genomics-airflow/")
     samples = run.xcom("list_samples")
     assert [s["name"] for s in samples] == EXPECTED["samples"]
-    # report: include/ code and the extra PyPI package (humanize) ran in the Airflow task.
+    # report: include/ code and the extra PyPI package (humanfriendly) ran in the Airflow task.
     summary = run.xcom("report")
     assert {k: summary[k] for k in EXPECTED} == EXPECTED
     assert summary["bases_text"] == "66"
+    assert summary["stage"] == "sandbox"  # exported by the project's startup.sh before Airflow started
     assert "GC fraction 0.5303 over 66 bases" in run.log("report")
     # Every sample ran once as an ECS task and once as a pod, from the same image.
     assert run.states_of("qc_on_ecs") == ["success"] * 3
