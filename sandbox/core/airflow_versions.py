@@ -86,3 +86,17 @@ class AirflowVersion:
 
     def __str__(self) -> str:
         return f"{'MWAA' if self.flavour == 'mwaa' else 'Apache'} Airflow {self.version}"
+
+
+def declared(airflow: object) -> AirflowVersion:
+    """The version sandbox.yaml's `airflow:` mapping names, its defaults filled in (flavour apache, the
+    sandbox's version); the sandbox's own when it names neither. Not checked: see problem()."""
+    if not isinstance(airflow, dict) or not ("version" in airflow or "flavour" in airflow):
+        return AirflowVersion()
+    return AirflowVersion(airflow.get("version", DEFAULT), airflow.get("flavour", "apache"))
+
+
+def from_setting(value: str) -> AirflowVersion:
+    """AIRFLOW_VERSION's "<flavour>-<version>", or a bare version (apache). Not checked: see problem()."""
+    flavour, _, version = value.strip().rpartition("-")
+    return AirflowVersion(version, flavour or "apache")

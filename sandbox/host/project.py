@@ -21,7 +21,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.core.airflow_versions import AirflowVersion, problem
+from sandbox.core.airflow_versions import AirflowVersion, from_setting, problem
+from sandbox.core.airflow_versions import declared as declared_version
 from sandbox.host.settings import ROOT, Settings
 
 AIRFLOW_PROJECT_IMAGE = "sandbox/airflow-project"  # tagged with a digest of the project's path
@@ -96,12 +97,9 @@ class Project:
         the sandbox's own. One that cannot run counts as unset here: load_project and `make validate`
         refuse it before anything starts."""
         if self.version_override:
-            chosen = parse_version_setting(self.version_override)
+            chosen = from_setting(self.version_override)
         else:
-            airflow = (self.declared() if declared is None else declared).get("airflow")
-            if not isinstance(airflow, dict) or not ("version" in airflow or "flavour" in airflow):
-                return AirflowVersion()
-            chosen = AirflowVersion(airflow.get("version", AirflowVersion.version), airflow.get("flavour", "apache"))
+            chosen = declared_version((self.declared() if declared is None else declared).get("airflow"))
         return AirflowVersion() if problem(chosen.version, chosen.flavour) else chosen
 
     def airflow_image(self, version: AirflowVersion | None = None) -> str:
@@ -158,12 +156,6 @@ class Project:
                 if (self.root / name).exists()]
 
 
-def parse_version_setting(value: str) -> AirflowVersion:
-    """AIRFLOW_VERSION's "<flavour>-<version>", or a bare version (apache)."""
-    flavour, _, version = value.strip().rpartition("-")
-    return AirflowVersion(version, flavour or "apache")
-
-
 def prepare_mounts() -> None:
     """What compose mounts where a project has no plugins/, include/ or startup.sh."""
     EMPTY_DIR.mkdir(parents=True, exist_ok=True)
@@ -197,7 +189,7 @@ def load_project(settings: Settings) -> Project:
                            "examples/genomics), or unset it to run the sandbox's own project.")
     problems = []
     if project.version_override:
-        chosen = parse_version_setting(project.version_override)
+        chosen = from_setting(project.version_override)
         why = problem(chosen.version, chosen.flavour)
         if why:
             problems.append(f"AIRFLOW_VERSION={project.version_override!r} (.env or the environment): {why}; "

@@ -291,11 +291,12 @@ def provision_cluster(provider, config, network: str) -> None:
 def summary(settings: Settings) -> str:
     user, password = settings.admin
     project = selected_project(settings)
+    svcs = services()
     lines = [
         "",
         "Airflow sandbox is up.",
         f"  Project               : {project.name}",
-        f"  Airflow               : {airflow_running(project)}",
+        f"  Airflow               : {airflow_running(project, svcs)}",
         f"  Airflow UI / REST API : {settings.airflow_url}   (login {user} / {password})",
         f"  Cost reports          : the Cost tab of a DAG run in the UI, or `make report`   ({settings.metrics_url})",
         f"  AWS emulator          : {settings.aws_endpoint}   (region us-east-1; "
@@ -307,7 +308,7 @@ def summary(settings: Settings) -> str:
     ]
     # The metrics service stays healthy (serving) while it cannot see pods or ECS tasks: say so.
     metrics_problems = MetricsService(settings.metrics_url).problems()
-    for svc in services():
+    for svc in svcs:
         state = svc.get("State", "")
         health = svc.get("Health") or ""
         if svc.get("Service") == "bootstrap":
@@ -324,12 +325,12 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def airflow_running(project: Project) -> str:
+def airflow_running(project: Project, svcs: list[dict]) -> str:
     """The Airflow the API server's container runs (its image's label), and the project's choice
     when that differs (a `make up` switches)."""
     wanted = project.airflow_version()
     source = "AIRFLOW_VERSION" if project.version_override else "sandbox.yaml"
-    running = next((s for s in services() if s.get("Service") == "airflow-apiserver"), None)
+    running = next((s for s in svcs if s.get("Service") == "airflow-apiserver"), None)
     if running is None:
         return f"{wanted} (not running)"
     key = images.image_label(running.get("Image", ""), images.AIRFLOW_VERSION_LABEL) or ""

@@ -333,14 +333,11 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     c.placeholders(aws, "aws")
 
     airflow = c.mapping(top.get("airflow"), "airflow", {"version", "flavour", "connections", "variables", "pools"})
-    airflow_version = airflow_versions.AirflowVersion()
-    if "version" in airflow or "flavour" in airflow:
-        flavour = airflow.get("flavour", "apache")
-        why = airflow_versions.problem(airflow.get("version", airflow_versions.DEFAULT), flavour)
-        if why:
-            c.fail("airflow.version" if flavour in airflow_versions.FLAVOURS else "airflow.flavour", why)
-        else:
-            airflow_version = airflow_versions.AirflowVersion(airflow.get("version", airflow_versions.DEFAULT), flavour)
+    airflow_version = airflow_versions.declared(airflow)
+    why = airflow_versions.problem(airflow_version.version, airflow_version.flavour)
+    if why:
+        c.fail("airflow.version" if airflow_version.flavour in airflow_versions.FLAVOURS else "airflow.flavour", why)
+        airflow_version = airflow_versions.AirflowVersion()
     pools = validate_pools(airflow.get("pools"), "airflow.pools", c.fail)
     connections = c.items(airflow.get("connections"), "airflow.connections")
     for i, conn in enumerate(connections):

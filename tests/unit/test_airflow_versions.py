@@ -104,13 +104,14 @@ def test_mwaa_lock_inputs_keep_mwaas_versions_over_airflows_constraints():
 
 def test_the_version_decides_image_database_and_compose_files():
     from sandbox.core.airflow_versions import AirflowVersion
-    from sandbox.host.project import compose_files, parse_version_setting
+    from sandbox.core.airflow_versions import from_setting
+    from sandbox.host.project import compose_files
     own = AirflowVersion()
     assert (own.image, own.database_suffix, compose_files(own)) == ("sandbox/airflow:apache-3.3.2", "", ["compose.yaml"])
-    two = parse_version_setting("mwaa-2.10.3")
+    two = from_setting("mwaa-2.10.3")
     assert (two.image, two.database_suffix, two.major) == ("sandbox/airflow:mwaa-2.10.3", "_v2_10_3", 2)
     assert compose_files(two) == ["compose.yaml", "airflow/compose.airflow2.yaml"]
-    assert parse_version_setting("3.0.6") == AirflowVersion("3.0.6", "apache")
+    assert from_setting("3.0.6") == AirflowVersion("3.0.6", "apache")
     assert str(two) == "MWAA Airflow 2.10.3"
 
 
