@@ -90,12 +90,7 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
         with ApiClient(kubeconfig, timeout=30) as api:
             oidc_issuer = seed_k8s.service_account_issuer(api)
     print(f"==> Seeding AWS objects at {aws_endpoint}", flush=True)
-    seed_aws.seed_iam_roles(clients["iam"], config, report, oidc_issuer)
-    seed_aws.seed_s3_buckets(clients["s3"], config, report)
-    seed_aws.seed_log_groups(clients["logs"], config, report)
-    seed_aws.seed_ecs_clusters(clients["ecs"], config, report)
-    seed_aws.seed_ecr_repositories(clients["ecr"], config, registry, docker_push, report)
-    seed_aws.seed_task_definitions(clients["ecs"], config, registry, report)
+    seed_aws.seed_aws_objects(config, clients, report, registry, docker_push, oidc_issuer)
     generated = seed_airflow.generated_connections(config)
     if config.kubernetes and kubeconfig:
         from sandbox.core.kubeconfig import ApiClient, current
@@ -119,26 +114,6 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
     return counts
 
 
-def missing_objects(config: SeedConfig, clients: dict) -> list[str]:
-    """Seeded objects the emulator no longer has (IAM roles, buckets, clusters), cheapest checks only."""
-    from botocore.exceptions import ClientError
-
-    missing = []
-    roles = {r["RoleName"] for r in clients["iam"].list_roles()["Roles"]}
-    missing += [f"iam role {r['name']}" for r in config.iam_roles if r["name"] not in roles]
-    buckets = {b["Name"] for b in clients["s3"].list_buckets()["Buckets"]}
-    missing += [f"s3 bucket {b['name']}" for b in config.s3_buckets if b["name"] not in buckets]
-    names = [c["name"] for c in config.ecs_clusters]
-    if names:
-        try:
-            found = {c["clusterName"] for c in clients["ecs"].describe_clusters(clusters=names)["clusters"]
-                     if c.get("status") == "ACTIVE"}
-        except ClientError:
-            found = set()
-        missing += [f"ecs cluster {n}" for n in names if n not in found]
-    return missing
-
-
 def watch(config: SeedConfig, seed: Callable[[], collections.Counter], endpoint: str,
           interval: float = 5.0) -> None:
     """Seeds again whenever the emulator has lost what was seeded (its volume was removed or reset):
@@ -148,7 +123,7 @@ def watch(config: SeedConfig, seed: Callable[[], collections.Counter], endpoint:
     while True:
         time.sleep(interval)
         try:
-            missing = missing_objects(config, clients)
+            missing = seed_aws.missing_objects(config, clients)
         except Exception as exc:  # the emulator restarting: ask again next time
             print(f"    emulator not answering ({type(exc).__name__}); checking again in {interval:.0f}s", flush=True)
             continue

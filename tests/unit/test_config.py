@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.seeding.config import ConfigError, load_config, parse_cpu, parse_memory, validate_config
+from sandbox.core.fargate_rules import parse_cpu, parse_memory
+from sandbox.seeding.config import ConfigError, load_config, validate_config
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def count_numbers(raw) -> dict:
 
 def test_shipped_config_is_valid():
     config = load_config(ROOT / "sandbox.yaml")
-    assert {td["family"] for td in config.task_definitions} >= {"count-numbers", "upload-file-to-s3"}
+    assert {td["family"] for td in config.aws["task_definitions"]} >= {"count-numbers", "upload-file-to-s3"}
     assert config.variables["ecs_cluster"] == "sandbox"
     aws_default = next(c for c in config.connections if c["conn_id"] == "aws_default")
     assert aws_default["extra"]["endpoint_url"] == "http://localstack:4566"

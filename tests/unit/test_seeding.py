@@ -8,7 +8,8 @@ from sandbox.host.settings import ROOT
 from sandbox.seeding.config import load_config
 from sandbox.seeding.seed_airflow import (EMULATOR_CLIENT_CONFIG, connection_body, generated_connections,
                                           with_emulator_retries)
-from sandbox.seeding.seed_aws import _contains, trust_policy
+from sandbox.seeding.objects.iam_roles import trust_policy
+from sandbox.seeding.objects.task_definitions import contains
 from sandbox.seeding.seed_k8s import secret_values
 
 pytestmark = pytest.mark.unit
@@ -18,7 +19,7 @@ def test_registered_task_definition_with_ecs_defaults_still_matches():
     desired = {"family": "f", "cpu": "256", "containerDefinitions": [{"name": "c", "command": ["a"]}]}
     returned = {"family": "f", "cpu": "256", "revision": 3, "status": "ACTIVE",
                 "containerDefinitions": [{"name": "c", "command": ["a"], "portMappings": [], "cpu": 0}]}
-    assert _contains(returned, desired)
+    assert contains(returned, desired)
 
 
 @pytest.mark.parametrize("change", [
@@ -30,11 +31,11 @@ def test_any_configured_difference_means_a_new_revision(change):
     desired = {"family": "f", "cpu": "256", "containerDefinitions": [{"name": "c", "command": ["a"]}]}
     returned = {"family": "f", "cpu": "256", "containerDefinitions": [{"name": "c", "command": ["a"]}]}
     change(desired)
-    assert not _contains(returned, desired)
+    assert not contains(returned, desired)
 
 
 def test_numbers_compare_with_their_string_form():
-    assert _contains({"memory": 512}, {"memory": "512"})
+    assert contains({"memory": 512}, {"memory": "512"})
 
 
 def test_trust_policy_lists_services_and_accounts():

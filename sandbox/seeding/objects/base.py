@@ -1,0 +1,81 @@
+"""What every AWS object type of `sandbox.yaml` provides, and what it is given to do it.
+
+A type knows its section's schema and rules (`check`), how to make the emulator hold what the
+section asks for (`seed`, idempotent: it reports created / updated / unchanged per object), and how
+to tell cheaply that a seeded object is gone (`missing`, for the reseeder). The registry
+(`sandbox.seeding.objects.REGISTRY`) runs the types in the order they depend on one another.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from botocore.exceptions import ClientError
+
+from sandbox.seeding.checker import Checker, names
+
+if TYPE_CHECKING:
+    from sandbox.seeding.config import SeedConfig
+
+Report = Callable[[str, str, str], None]  # (kind, name, outcome)
+
+
+@dataclass
+class Checks:
+    """What a type's validation sees: the checker collecting problems, the file, the settings other
+    sections give, and the entries of the types validated before it (a task definition's roles)."""
+
+    c: Checker
+    path: Path
+    region: str
+    images: set[str]  # tags of `images:`, which ECR repositories push
+    checked: dict[str, list] = field(default_factory=dict)
+
+    def names(self, section: str, key: str = "name") -> set[str]:
+        return names(self.checked.get(section, []), key)
+
+
+@dataclass
+class Seeding:
+    """What a type's seeding is given: the config, a boto3 client per service, and where to report."""
+
+    config: SeedConfig
+    clients: dict[str, Any]
+    report: Report
+    registry: str = ""  # the emulator's ECR registry, for {registry} and pushes
+    push: Callable[[str, str], str] | None = None  # (local image, remote ref) -> pushed digest
+    oidc_issuer: str | None = None  # the cluster's service-account token issuer, when there is a cluster
+
+
+class ObjectType:
+    section = ""  # its list under `aws:` in sandbox.yaml
+    kind = ""  # how reports name one
+    service = ""  # the boto3 client it talks to
+    key = "name"  # the field that names each entry (unique within the section)
+    fields: frozenset[str] = frozenset()
+    required: frozenset[str] = frozenset({"name"})
+
+    @property
+    def where(self) -> str:
+        return f"aws.{self.section}"
+
+    def check(self, checks: Checks, entries: list) -> None:
+        """Reports every problem of the section's entries to `checks.c`."""
+        for i, entry in enumerate(entries):
+            self.check_entry(checks, checks.c.mapping(entry, f"{self.where}[{i}]", set(self.fields),
+                                                      set(self.required)), f"{self.where}[{i}]")
+
+    def check_entry(self, checks: Checks, entry: dict, where: str) -> None:
+        raise NotImplementedError
+
+    def seed(self, seeding: Seeding, entries: list[dict]) -> None:
+        raise NotImplementedError
+
+    def missing(self, client: Any, entries: list[dict]) -> list[str]:
+        """Names of seeded entries the emulator no longer has; only types with a cheap check say."""
+        return []
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")

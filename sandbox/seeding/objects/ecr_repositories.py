@@ -1,0 +1,46 @@
+"""`aws.ecr_repositories`: repositories, each with a local image of `images:` pushed into it."""
+from __future__ import annotations
+
+import re
+
+from botocore.exceptions import ClientError
+
+from sandbox.seeding.checker import check_declared
+from sandbox.seeding.objects.base import Checks, ObjectType, Seeding, error_code
+
+_REPO_NAME = re.compile(r"^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+class EcrRepositories(ObjectType):
+    section = "ecr_repositories"
+    kind = "ecr repository"
+    service = "ecr"
+    fields = frozenset({"name", "image"})
+    required = frozenset({"name", "image"})
+
+    def check_entry(self, checks: Checks, repo: dict, where: str) -> None:
+        checks.c.text(repo.get("name"), f"{where}.name", _REPO_NAME,
+                      "2-256 lowercase letters, digits and . _ - / separators")
+        check_declared(checks.c, repo.get("image"), f"{where}.image", checks.images)
+
+    def seed(self, seeding: Seeding, entries: list[dict]) -> None:
+        """Creates the repositories and pushes each local image as {registry}/<repo>:<tag>; a push of
+        unchanged layers is cheap, so it always runs."""
+        ecr = seeding.clients[self.service]
+        for repo in entries:
+            name = repo["name"]
+            try:
+                ecr.describe_repositories(repositoryNames=[name])
+                outcome = "unchanged"
+            except ClientError as exc:
+                if error_code(exc) != "RepositoryNotFoundException":
+                    raise
+                ecr.create_repository(repositoryName=name)
+                outcome = "created"
+            seeding.report(self.kind, name, outcome)
+            tag = repo["image"].rsplit(":", 1)[1] if ":" in repo["image"].rsplit("/", 1)[-1] else "latest"
+            before = {i.get("imageDigest") for i in ecr.list_images(repositoryName=name)["imageIds"]
+                      if i.get("imageTag") == tag}
+            remote = f"{seeding.registry}/{name}:{tag}"
+            digest = seeding.push(repo["image"], remote)
+            seeding.report("ecr image", remote, "unchanged" if digest in before else "pushed")
