@@ -1,7 +1,7 @@
 """What the patches in this folder rely on in MiniStack, checked against the installed MiniStack.
 
-ecs_fidelity.py, iam_fidelity.py, root_access.py and durability.py call, wrap and replace private functions of
-MiniStack, and ecs_fidelity.py carries a copy of one (``_start_task_worker``). Nothing in MiniStack
+ecs_fidelity.py, iam_fidelity.py, root_access.py, durability.py and cfn_fidelity.py call, wrap and replace
+private functions of MiniStack, and ecs_fidelity.py carries a copy of one (``_start_task_worker``). Nothing in MiniStack
 promises to keep them, so this file pins them: every name, the parameters of every function (names,
 order, kinds, defaults; annotations left out: a caller does not see them), the few values the
 patches build on, and a hash of the source of the functions they copy or depend on the body of.
@@ -176,6 +176,15 @@ CONTRACT = {
     "ministack.services.ecr": {
         "_images.all_items": "()",
     },
+    # cfn_fidelity: a template's task definition registered through (patched) RegisterTaskDefinition.
+    "ministack.services.cloudformation": {
+        "provisioners": "module",
+    },
+    "ministack.services.cloudformation.provisioners": {
+        "_ecs_task_def_create": "(logical_id, props, stack_name)",
+        "_ecs_task_def_update": "(physical_id, old_props, new_props, stack_name, logical_id=None)",
+        "_RESOURCE_HANDLERS": "dict",
+    },
 }
 
 # module -> function -> (sha256 of its source in the pinned MiniStack, why its body matters).
@@ -193,6 +202,12 @@ SOURCES = {
             "ecs_fidelity's _build_run_kwargs keeps what it returns and changes it: it runs its `command` "
             "(the definition's, overridden) under ecs-stdio and adds a bind to its `volumes`, a list of "
             "\"source:target:mode\" strings"),
+    },
+    "ministack.services.cloudformation.provisioners": {
+        "_ecs_task_def_update": (
+            "3e1fa12a50c11b2d8a7e11b66bcfb57b41a498715f2342ad325ce0b235518f6d",
+            "a changed definition's next revision comes from the module's _ecs_task_def_create, looked up "
+            "when it runs, which cfn_fidelity replaces"),
     },
 }
 

@@ -41,10 +41,10 @@ import struct
 import threading
 import time
 
-try:  # in the emulator's image, sandbox/core/fargate_rules.py is copied next to this file
-    import fargate_rules
+try:  # in the emulator's image, sandbox/core/ecs_rules.py is copied next to this file
+    import ecs_rules
 except ImportError:  # in the checkout (unit tests)
-    from sandbox.core import fargate_rules
+    from sandbox.core import ecs_rules
 
 PINNED_VERSION = "1.5.33"
 
@@ -77,12 +77,12 @@ _LOG_BATCH_SECONDS = 1.0
 
 def task_cpu_units(td):
     """Task-level cpu as units ("512", 512, "0.5 vCPU"), or None: the sandbox's one size parser."""
-    return None if td.get("cpu") in (None, "") else fargate_rules.parse_cpu(td["cpu"])
+    return None if td.get("cpu") in (None, "") else ecs_rules.parse_cpu(td["cpu"])
 
 
 def task_memory_mib(td):
     """Task-level memory as MiB ("1024", "1 GB"), or None."""
-    return None if td.get("memory") in (None, "") else fargate_rules.parse_memory(td["memory"])
+    return None if td.get("memory") in (None, "") else ecs_rules.parse_memory(td["memory"])
 
 
 def healthcheck_options(health_check):
@@ -1169,9 +1169,9 @@ def check_version(version=None):
 # ── What the emulator refuses: Fargate's rules, and access to the host ──────
 
 def host_access_allowed():
-    """ECS_ALLOW_HOST_ACCESS=true (.env) lets tasks reach into the host (fargate_rules.HOST_ACCESS_RULES);
+    """ECS_ALLOW_HOST_ACCESS=true (.env) lets tasks reach into the host (ecs_rules.HOST_ACCESS_RULES);
     nothing else does: the emulator holds the Docker socket, so such a task is root on the machine."""
-    return fargate_rules.allows_host_access(os.environ.get(fargate_rules.HOST_ACCESS_SETTING))
+    return ecs_rules.allows_host_access(os.environ.get(ecs_rules.HOST_ACCESS_SETTING))
 
 
 def refusal(td, launch_type=None):
@@ -1181,12 +1181,12 @@ def refusal(td, launch_type=None):
     into the host (for Fargate, what Fargate's refusals do not already name) gets the sandbox's.
     """
     messages, named = [], set()
-    if fargate_rules.is_fargate(td) or launch_type == "FARGATE":
-        for where, message in fargate_rules.fargate_refusals(td):
+    if ecs_rules.is_fargate(td) or launch_type == "FARGATE":
+        for where, message in ecs_rules.fargate_refusals(td):
             messages.append(message)
             named.add(where)
     if not host_access_allowed():
-        found = [what for where, what in fargate_rules.host_access(td) if where not in named]
+        found = [what for where, what in ecs_rules.host_access(td) if where not in named]
         if found:
             messages.append(host_access_refusal(found))
     return " ".join(messages) or None
@@ -1194,14 +1194,32 @@ def refusal(td, launch_type=None):
 
 def host_access_refusal(found):
     return ("This sandbox's emulator does not start tasks that reach into the host: " + "; ".join(found)
-            + f". Set {fargate_rules.HOST_ACCESS_SETTING}=true in .env to allow it (unsafe: such a task is "
+            + f". Set {ecs_rules.HOST_ACCESS_SETTING}=true in .env to allow it (unsafe: such a task is "
             "root on this machine).")
+
+
+# Images ECR serves: an account's registry on AWS, and the emulator's own as the sandbox pushes to it.
+_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+
+
+def is_ecr_image(image):
+    host = image.split("/", 1)[0] if "/" in image else ""
+    own = os.environ.get("SANDBOX_ECR_REGISTRY", "localhost:4566")
+    return bool(_ECR_HOST.match(host)) or host == own
+
+
+def registration_refusal(data):
+    """The ClientException message for a RegisterTaskDefinition request ECS (or this emulator) refuses,
+    or None: ECS's own rules first, then Fargate's and the host's."""
+    messages = [message for _, message in ecs_rules.register_refusals(data, is_ecr_image)]
+    other = refusal(data)
+    return " ".join(messages + ([other] if other else [])) or None
 
 
 def _register_task_definition(data):
     # The definition alone decides whether its tasks reach into the host: refused here, on any
     # launch type, so it never becomes a revision anything can run.
-    message = refusal(data)
+    message = registration_refusal(data)
     if message:
         return ecs.error_response_json("ClientException", message, 400)
     return _original["_register_task_definition"](data)
@@ -1216,7 +1234,10 @@ def _run_task(data):
     # managed EBS volumes), so the stored definition is all there is to check.
     td = ecs._task_defs.get(ecs._resolve_td_key(data.get("taskDefinition", ""))) or {}
     launch_type = data.get("launchType") or ("FARGATE" if data.get("capacityProviderStrategy") is None
-                                             and fargate_rules.is_fargate(td) else "EC2")
+                                             and ecs_rules.is_fargate(td) else "EC2")
+    invalid = ecs_rules.run_task_refusals(td, data, launch_type) if td else []
+    if invalid:
+        return ecs.error_response_json("InvalidParameterException", invalid[0], 400)
     message = refusal(td, launch_type) if td else None
     if message:
         return ecs.error_response_json("ClientException", message, 400)

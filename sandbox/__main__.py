@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from sandbox.core.airflow_api import AirflowApiError
-from sandbox.core.fargate_rules import HOST_ACCESS_SETTING
+from sandbox.core.ecs_rules import HOST_ACCESS_SETTING
 from sandbox.host import airflow_packages, images, preflight, report, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError

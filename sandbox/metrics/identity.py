@@ -11,7 +11,7 @@ import hashlib
 import re
 
 from sandbox.core.ecs_tags import ECS_TAG_PREFIX, TASK_TRY_FIELDS
-from sandbox.core.fargate_rules import parse_cpu, parse_memory
+from sandbox.core.ecs_rules import parse_cpu, parse_memory
 
 FIELDS = TASK_TRY_FIELDS
 XCOM_SIDECAR = "airflow-xcom-sidecar"

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
-from sandbox.core.fargate_rules import FARGATE_SIZES
+from sandbox.core.ecs_rules import FARGATE_SIZES
 from sandbox.metrics.times import moment
 
 Fail = Callable[[str, str], None]  # (field path, what to do)

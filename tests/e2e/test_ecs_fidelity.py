@@ -48,8 +48,9 @@ class TaskBox:
         logs.create_log_group(logGroupName=self.group)
 
     def container(self, name, **fields):
+        # On EC2 a container without a task-level memory needs its own (ECS refuses it otherwise).
         cdef = {
-            "name": name, "image": IMAGE, "essential": True,
+            "name": name, "image": IMAGE, "essential": True, "memoryReservation": 32,
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": self.group, "awslogs-region": REGION,
                 "awslogs-stream-prefix": "ecs"}},

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.e2e
 
 
 def container(**extra):
-    return {"name": "app", "image": "sandbox/task:1.0", "essential": True, "command": ["true"], **extra}
+    # memory: what ECS needs of a container on EC2 without a task-level memory.
+    return {"name": "app", "image": "sandbox/task:1.0", "essential": True, "command": ["true"], "memory": 64,
+            **extra}
 
 
 def client_error(call, **kwargs) -> str:

@@ -13,7 +13,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from sandbox.core.fargate_rules import allows_host_access
+from sandbox.core.ecs_rules import allows_host_access
 from sandbox.core.poll import wait_until
 from sandbox.testing.commands import sandbox_command
 
@@ -21,7 +21,9 @@ pytestmark = pytest.mark.e2e
 
 
 def container(**extra):
-    return {"name": "app", "image": "sandbox/task:1.0", "essential": True, "command": ["true"], **extra}
+    # memory: what ECS needs of a container on EC2 without a task-level memory.
+    return {"name": "app", "image": "sandbox/task:1.0", "essential": True, "command": ["true"], "memory": 64,
+            **extra}
 
 
 REFUSED = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.core.fargate_rules import parse_cpu, parse_memory
+from sandbox.core.ecs_rules import parse_cpu, parse_memory
 from sandbox.seeding.config import ConfigError, load_config, validate_config
 
 pytestmark = pytest.mark.unit
@@ -271,9 +271,11 @@ def test_a_missing_execution_role_is_reported_once_per_task_definition(raw):
     td = count_numbers(raw)
     del td["executionRoleArn"]
     td["containerDefinitions"].append({**copy.deepcopy(td["containerDefinitions"][0]), "name": "second"})
+    where = "sandbox.yaml: aws.task_definitions[0].executionRoleArn: "
     assert [p for p in problems(raw) if "executionRoleArn" in p] == [
-        "sandbox.yaml: aws.task_definitions[0].executionRoleArn: awslogs on Fargate needs an execution role: add one "
-        "that may call logs:CreateLogStream and logs:PutLogEvents"]
+        where + "Fargate requires task definition to have execution role ARN to support ECR images. "
+                "(RegisterTaskDefinition refuses it); add an executionRoleArn whose role may call "
+                "ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer"]
 
 
 def test_static_keys_in_an_aws_connection_are_refused_by_field(raw):

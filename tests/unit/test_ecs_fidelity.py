@@ -248,7 +248,7 @@ def test_fargate_refuses_what_fargate_refuses(extra, words):
 
 def ec2_td(**container):
     return {"family": "ec2", "requiresCompatibilities": ["EC2"], "networkMode": "bridge",
-            "containerDefinitions": [{"name": "app", "image": "x", **container}]}
+            "containerDefinitions": [{"name": "app", "image": "x", "memory": 64, **container}]}
 
 
 def test_host_access_is_refused_on_any_launch_type_unless_allowed(monkeypatch):
@@ -322,6 +322,19 @@ def test_run_task_refuses_a_definition_registered_while_host_access_was_allowed(
     assert answer["__type"] == "ClientException" and "pidMode is 'host'" in answer["message"] and not calls
     monkeypatch.setenv("ECS_ALLOW_HOST_ACCESS", "true")
     assert fidelity._run_task({"taskDefinition": "ec2:1", "launchType": "EC2"}) == "ok"
+
+
+def test_the_emulator_answers_with_ecs_exceptions_for_ecs_rules(emulator):
+    fake, calls = emulator
+    answer = fidelity._register_task_definition(fargate_td(containerDefinitions=[{"name": "app", "image": "localhost:4566/team/task:1.0"}]))
+    assert answer == {"status": 400, "__type": "ClientException", "message": "Fargate requires task definition to "
+                      "have execution role ARN to support ECR images."} and not calls
+    fake._task_defs["f:1"] = {**fargate_td(), "pidMode": "", "ipcMode": ""}
+    answer = fidelity._run_task({"taskDefinition": "f:1", "launchType": "FARGATE"})
+    assert answer["__type"] == "InvalidParameterException" and "Network Configuration must be provided" in \
+        answer["message"] and not calls
+    assert fidelity._run_task({"taskDefinition": "f:1", "launchType": "FARGATE", "networkConfiguration": {
+        "awsvpcConfiguration": {"subnets": ["subnet-1"]}}}) == "ok"
 
 
 # ── awslogs: a container's Docker log -> CloudWatch events ─────────────────

@@ -1,4 +1,4 @@
-"""What reaches into the host (sandbox/core/fargate_rules.py's HOST_ACCESS_RULES): each rule, its
+"""What reaches into the host (sandbox/core/ecs_rules.py's HOST_ACCESS_RULES): each rule, its
 neighbours that stay inside the container, sandbox.yaml's validation of them, and how an allowed
 definition's options reach `docker run` (localstack/ecs_fidelity.py)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.core.fargate_rules import (DOCKER_DEFAULT_CAPABILITIES, allows_host_access, host_access, host_sysctl,
+from sandbox.core.ecs_rules import (DOCKER_DEFAULT_CAPABILITIES, allows_host_access, host_access, host_sysctl,
                                         unconfines)
 from sandbox.seeding.config import ConfigError, validate_config
 

@@ -19,7 +19,7 @@ _spec = importlib.util.spec_from_file_location("contract", LOCALSTACK / "contrac
 contract = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(contract)
 
-PATCHES = ("ecs_fidelity.py", "iam_fidelity.py", "durability.py")
+PATCHES = ("ecs_fidelity.py", "iam_fidelity.py", "durability.py", "cfn_fidelity.py")
 
 
 def _fake(name, **attrs):

@@ -10,14 +10,28 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sandbox.core.fargate_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
-                                         host_access, parse_cpu, parse_memory)
+from sandbox.core.ecs_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
+                                    host_access, parse_cpu, parse_memory, register_refusals)
 from sandbox.seeding.checker import Checker, found, shown
 from sandbox.seeding.objects.base import Checks, ObjectType, Seeding, error_code
 
 _FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
-DEPENDS_ON_CONDITIONS = {"START", "COMPLETE", "SUCCESS", "HEALTHY"}
+_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
+# What to do about an ECS refusal, by the start of its message.
+_HINTS = (
+    ("Fargate requires task definition to have execution role ARN to support log driver",
+     "; add an executionRoleArn whose role may call logs:CreateLogStream and logs:PutLogEvents"),
+    ("Fargate requires task definition to have execution role ARN to support ECR",
+     "; add an executionRoleArn whose role may call ecr:GetAuthorizationToken, ecr:BatchGetImage and "
+     "ecr:GetDownloadUrlForLayer"),
+    ("Log driver awslogs requires options", " (EcsRunTaskOperator also needs awslogs-stream-prefix to find the "
+                                            "task's log stream)"),
+)
+
+
+def _pulled_from_ecr(image: str) -> bool:
+    return image.startswith("{registry}/") or bool(_ECR_HOST.match(image))
 
 
 class TaskDefinitions(ObjectType):
@@ -124,15 +138,15 @@ def _check_task_definition(c: Checker, td: Any, where: str, region: str, *, role
     for key in ("executionRoleArn", "taskRoleArn"):
         if key in td:
             _check_role_arn(c, td[key], f"{where}.{key}", role_names)
+    # What ECS refuses on any launch type, in its words (the emulator refuses the same).
+    # Settled: the checks below would only say the same of that field again.
+    for field_path, message in register_refusals(td, _pulled_from_ecr):
+        report = c.fail if field_path == "containerDefinitions" else c.settle
+        report(f"{where}.{field_path}", f"{message} (RegisterTaskDefinition refuses it)"
+                                        f"{next((h for start, h in _HINTS if message.startswith(start)), '')}")
     containers = td.get("containerDefinitions")
-    if not isinstance(containers, list) or not containers:
-        c.fail(f"{where}.containerDefinitions", "expected a non-empty list of containers")
+    if not isinstance(containers, list):
         return
-    definitions = [cd for cd in containers if isinstance(cd, dict)]
-    container_names = [cd["name"] for cd in definitions if isinstance(cd.get("name"), str)]
-    if definitions and not any(cd.get("essential", True) is not False for cd in definitions):
-        c.fail(f"{where}.containerDefinitions", "at least one container must be essential")
-    missing_execution_role_reported = False
     for j, cd in enumerate(containers):
         cwhere = f"{where}.containerDefinitions[{j}]"
         if not isinstance(cd, dict):
@@ -145,17 +159,6 @@ def _check_task_definition(c: Checker, td: Any, where: str, region: str, *, role
             if repo not in repo_names:
                 c.fail(f"{cwhere}.image", f"repository {repo!r} is not in aws.ecr_repositories; add it there "
                                           "so its image is pushed before tasks use it")
-        depends_on = cd.get("dependsOn")
-        for dep_i, dep in enumerate(depends_on if isinstance(depends_on, list) else []):
-            if not isinstance(dep, dict):
-                continue  # reported by the request check
-            dwhere = f"{cwhere}.dependsOn[{dep_i}]"
-            if dep.get("containerName") not in container_names:
-                c.fail(f"{dwhere}.containerName", f"{shown(dep.get('containerName'))} is not a container of "
-                                                  f"this task definition ({', '.join(container_names)})")
-            if not isinstance(dep.get("condition"), str) or dep["condition"] not in DEPENDS_ON_CONDITIONS:
-                c.fail(f"{dwhere}.condition",
-                       f"{shown(dep.get('condition'))}; use one of {', '.join(sorted(DEPENDS_ON_CONDITIONS))}")
         environment = cd.get("environment")
         for env_i, env in enumerate(environment if isinstance(environment, list) else []):
             if isinstance(env, dict) and not {"name", "value"} <= set(env):
@@ -173,21 +176,15 @@ def _check_task_definition(c: Checker, td: Any, where: str, region: str, *, role
             continue
         options = log.get("options") if isinstance(log.get("options"), dict) else {}
         owhere = f"{cwhere}.logConfiguration.options"
-        group = options.get("awslogs-group")
-        if not isinstance(group, str) or group not in log_group_names:
+        group = options.get("awslogs-group")  # missing or empty: ECS's refusal above says so
+        if isinstance(group, str) and group and group not in log_group_names:
             c.fail(f"{owhere}.awslogs-group",
                    f"{shown(group)} is not seeded; add it to aws.log_groups (ECS does not create it "
                    "unless awslogs-create-group is set and the execution role may)")
-        if region and options.get("awslogs-region") != region:  # a missing or wrong aws.region is reported there
+        # A missing or wrong aws.region is reported there, a missing option above.
+        if region and "awslogs-region" in options and options["awslogs-region"] != region:
             c.fail(f"{owhere}.awslogs-region",
                    f"{shown(options.get('awslogs-region'))} differs from aws.region {region!r}; use {region!r}")
-        if fargate and not options.get("awslogs-stream-prefix"):
-            c.fail(f"{owhere}.awslogs-stream-prefix",
-                   "required on Fargate (and EcsRunTaskOperator needs it to find the task's log stream)")
-        if fargate and "executionRoleArn" not in td and not missing_execution_role_reported:
-            c.fail(f"{where}.executionRoleArn", "awslogs on Fargate needs an execution role: add one that may "
-                                                "call logs:CreateLogStream and logs:PutLogEvents")
-            missing_execution_role_reported = True  # once for the task definition, not once per container
 
 
 @functools.lru_cache(maxsize=1)

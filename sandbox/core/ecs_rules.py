@@ -1,8 +1,9 @@
-"""What Fargate refuses in a task definition, and what reaches into the host, in one place for both
-sides that enforce it: the validation of sandbox.yaml (before anything is seeded) and the AWS
-emulator's RegisterTaskDefinition and RunTask (localstack/ecs_fidelity.py; this file is copied into
-the emulator's image). Standard library only. The messages follow ECS's ClientException wording
-where ECS's own is known.
+"""What ECS refuses in a task definition and a RunTask request, what Fargate refuses besides, and what
+reaches into the host, in one place for every side that enforces it: the validation of sandbox.yaml
+(before anything is seeded), the AWS emulator's RegisterTaskDefinition and RunTask, and task
+definitions that CloudFormation templates declare (localstack/ecs_fidelity.py, localstack/cfn_fidelity.py;
+this file is copied into the emulator's image). Standard library only. The messages are ECS's own
+wording where it is known.
 """
 from __future__ import annotations
 
@@ -243,6 +244,118 @@ def fargate_refusals(td: dict) -> list[tuple[str, str]]:
         refusals.append(("memory", f"No Fargate configuration exists for given values: {td.get('cpu')} CPU, "
                                    f"{td.get('memory')} memory."))
     return refusals
+
+
+# ── What RegisterTaskDefinition refuses (any launch type, and Fargate's needs beyond its sizes) ──
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html)
+
+# The awslogs options ECS passes to Docker's awslogs driver (ECS's own and the driver's); any other is refused.
+AWSLOGS_OPTIONS = frozenset({
+    "awslogs-region", "awslogs-group", "awslogs-stream-prefix", "awslogs-create-group", "awslogs-datetime-format",
+    "awslogs-multiline-pattern", "awslogs-endpoint", "awslogs-credentials-endpoint", "awslogs-format",
+    "awslogs-force-flush-interval-seconds", "awslogs-max-buffered-events", "mode", "max-buffer-size", "tag"})
+FARGATE_LOG_DRIVERS = ("awslogs", "splunk", "awsfirelens")
+# A container that others wait for to exit cannot also be one whose exit stops the task.
+EXIT_CONDITIONS = {"SUCCESS", "COMPLETE"}
+
+
+def is_essential(cd: dict) -> bool:
+    return cd.get("essential", True) not in (False, "false", "False")
+
+
+def register_refusals(td: dict, ecr_image=lambda image: False) -> list[tuple[str, str]]:
+    """(field path, ECS's message) for each thing RegisterTaskDefinition refuses in this definition
+    besides Fargate's sizes and modes (fargate_refusals). `ecr_image(image)`: whether an image is
+    pulled from ECR (on Fargate that needs the execution role)."""
+    containers = td.get("containerDefinitions")
+    if not isinstance(containers, list) or not containers:
+        return [("containerDefinitions", "Container list cannot be empty.")]
+    refusals: list[tuple[str, str]] = []
+    fargate = is_fargate(td)
+    execution_role = td.get("executionRoleArn")  # MiniStack stores "" for "not set"
+    task_memory = parse_memory(td.get("memory")) if td.get("memory") not in (None, "") else None
+    definitions = _containers(td)
+    names = [cd.get("name") for cd in definitions]
+    needs_execution_role: dict[str, str] = {}
+    for j, cd in enumerate(definitions):
+        where, name = f"containerDefinitions[{j}]", cd.get("name")
+        if not name:
+            refusals.append((f"{where}.name", "Container.name should not be null or empty."))
+        if not cd.get("image"):
+            refusals.append((f"{where}.image", "Container.image should not be null or empty."))
+        elif fargate and not execution_role and ecr_image(str(cd["image"])):
+            needs_execution_role.setdefault("ECR images", f"{where}.image")
+        if not fargate and task_memory is None and cd.get("memory") in (None, "") \
+                and cd.get("memoryReservation") in (None, ""):
+            refusals.append((f"{where}.memory", f"Invalid setting for container '{name}'. At least one of 'memory' "
+                                                f"or 'memoryReservation' must be specified."))
+        if _list(cd.get("secrets")) and not execution_role:
+            refusals.append((f"{where}.secrets", "When you are specifying container secrets, you must also specify "
+                                                 "a value for 'executionRoleArn'."))
+        for k, dependency in enumerate(_list(cd.get("dependsOn"))):
+            target = _dict(dependency).get("containerName")
+            if target not in names:
+                # ECS's message, its stray "+" included.
+                refusals.append((f"{where}.dependsOn[{k}].containerName",
+                                 f"Cannot depend on container + '{target}' because it does not exist"))
+            elif str(_dict(dependency).get("condition")) in EXIT_CONDITIONS \
+                    and is_essential(definitions[names.index(target)]):
+                refusals.append((f"{where}.dependsOn[{k}].condition", "A dependency container with SUCCESS or "
+                                                                     "COMPLETE condition cannot be an essential "
+                                                                     "container"))
+        log = _dict(cd.get("logConfiguration"))
+        driver = log.get("logDriver")
+        if driver == "awslogs":
+            refusals += _awslogs_refusals(_dict(log.get("options")), f"{where}.logConfiguration.options", fargate)
+            if fargate and not execution_role:
+                needs_execution_role.setdefault("log driver awslogs", where)
+        elif fargate and driver not in (None, "", *FARGATE_LOG_DRIVERS):
+            refusals.append((f"{where}.logConfiguration.logDriver",
+                             f"Fargate does not support log driver '{driver}'; use one of "
+                             f"{', '.join(FARGATE_LOG_DRIVERS)}."))
+    if definitions and not any(is_essential(cd) for cd in definitions):
+        refusals.append(("containerDefinitions", "All tasks must have at least one essential container."))
+    for what in list(needs_execution_role)[:1]:  # ECS names the first need; one role meets them all
+        refusals.append(("executionRoleArn", f"Fargate requires task definition to have execution role ARN to "
+                                             f"support {what}."))
+    return refusals
+
+
+def _awslogs_refusals(options: dict, where: str, fargate: bool) -> list[tuple[str, str]]:
+    required = ("awslogs-region", "awslogs-group", *(("awslogs-stream-prefix",) if fargate else ()))
+    missing = [option for option in required if option not in options]
+    if missing:
+        return [(where, f"Log driver awslogs requires options: {', '.join(missing)}")]
+    refusals = []
+    for option in required:
+        if options.get(option) in (None, ""):
+            refusals.append((f"{where}.{option}",
+                             f"Log driver awslogs option '{option}' should not be null or empty."))
+    if "awslogs-create-group" in options and str(options["awslogs-create-group"]) != "true":
+        refusals.append((f"{where}.awslogs-create-group", "Log driver awslogs option 'awslogs-create-group' should "
+                                                          "only be set to 'true', else omit option."))
+    disallowed = sorted(set(map(str, options)) - AWSLOGS_OPTIONS)
+    if disallowed:
+        refusals.append((where, f"Log driver awslogs disallows options: {', '.join(disallowed)}"))
+    return refusals
+
+
+# ── What RunTask refuses (InvalidParameterException) ─────────────────────────
+
+def run_task_refusals(td: dict, request: dict, launch_type: str) -> list[str]:
+    """ECS's messages for what RunTask refuses in `request` for the stored definition `td`."""
+    if launch_type == "FARGATE" and not is_fargate(td):
+        return ["Task definition does not support launch_type FARGATE."]
+    network = request.get("networkConfiguration")
+    awsvpc = td.get("networkMode") == "awsvpc" or (td.get("networkMode") in (None, "") and is_fargate(td))
+    if awsvpc and not network:
+        return ["Network Configuration must be provided when networkMode 'awsvpc' is specified."]
+    if network and not awsvpc:
+        return ["Network Configuration is not valid for the given networkMode of this task definition."]
+    if network and not _list(_dict(_dict(network).get("awsvpcConfiguration")).get("subnets")):
+        return ["subnets can not be empty."]
+    return []
 
 
 def parse_cpu(value) -> int | None:

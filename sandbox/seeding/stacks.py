@@ -1,0 +1,113 @@
+"""CloudFormation stacks deployed into the emulator and waited for, their failures told by resource.
+
+CreateStack and UpdateStack answer at once and deploy afterwards, so the outcome is the stack's
+status once it stops changing. A stack that did not complete is reported with each resource that
+failed (its logical id, type and CloudFormation's reason) from the events of this deployment: the
+stack's own reason is empty after a rollback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sandbox.core.poll import NotYet, wait_until
+
+COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+# A stack whose creation failed can only be deleted; a new deployment starts from nothing.
+DEAD = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"}
+NO_UPDATES = "No updates are to be performed."
+
+
+@dataclass
+class FailedResource:
+    logical_id: str
+    type: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.logical_id} ({self.type}): {self.reason}"
+
+
+class StackError(RuntimeError):
+    def __init__(self, stack: str, status: str, failed: list[FailedResource], reason: str = ""):
+        self.stack, self.status, self.failed = stack, status, failed
+        lines = [f"  - {f}" for f in failed] or [f"  - {reason or 'no resource reported a failure'}"]
+        super().__init__(f"stack {stack} ended {status}; what failed:\n" + "\n".join(lines))
+
+
+def describe(cfn: Any, stack: str) -> dict | None:
+    try:
+        return cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+
+
+def settled(cfn: Any, stack: str, timeout: float = 300) -> dict:
+    """The stack once its status stops ending in _IN_PROGRESS."""
+    def done() -> dict:
+        current = describe(cfn, stack)
+        if current is None:
+            return {"StackStatus": "DELETE_COMPLETE", "StackName": stack}
+        if current["StackStatus"].endswith("_IN_PROGRESS"):
+            raise NotYet(current["StackStatus"])
+        return current
+    return wait_until(done, timeout=timeout, interval=0.5, what=f"CloudFormation stack {stack} to settle",
+                      error=RuntimeError)
+
+
+def failed_resources(cfn: Any, stack: str) -> list[FailedResource]:
+    """The resources that failed in the stack's latest deployment (events newest first, back to the
+    stack's own "User Initiated" event that began it)."""
+    failed = []
+    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack):
+        for event in page["StackEvents"]:
+            if event.get("ResourceType") == "AWS::CloudFormation::Stack" and \
+                    event.get("ResourceStatusReason") == "User Initiated":
+                return failed[::-1]
+            if event.get("ResourceStatus", "").endswith("_FAILED") and \
+                    event.get("ResourceType") != "AWS::CloudFormation::Stack":
+                failed.append(FailedResource(event["LogicalResourceId"], event["ResourceType"],
+                                             event.get("ResourceStatusReason", "")))
+    return failed[::-1]
+
+
+def deploy(cfn: Any, stack: str, template_body: str, parameters: dict[str, str] | None = None,
+           timeout: float = 300) -> str:
+    """Creates the stack, or updates it; returns "created", "updated" or "unchanged", or raises
+    StackError naming what failed (CloudFormation has rolled back what this deployment created)."""
+    kwargs = {"StackName": stack, "TemplateBody": template_body,
+              "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+              # Templates that name their IAM roles need it, as on AWS.
+              "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]}
+    current = describe(cfn, stack)
+    if current is not None and current["StackStatus"].endswith("_IN_PROGRESS"):
+        current = settled(cfn, stack, timeout)
+    if current is not None and current["StackStatus"] in DEAD:
+        cfn.delete_stack(StackName=stack)
+        settled(cfn, stack, timeout)
+        current = None
+    if current is None:
+        cfn.create_stack(**kwargs)
+        outcome = "created"
+    else:
+        try:
+            cfn.update_stack(**kwargs)
+        except ClientError as exc:
+            if NO_UPDATES in str(exc):
+                return "unchanged"
+            raise
+        outcome = "updated"
+    final = settled(cfn, stack, timeout)
+    if final["StackStatus"] not in COMPLETE:
+        raise StackError(stack, final["StackStatus"], failed_resources(cfn, stack),
+                         final.get("StackStatusReason", ""))
+    return outcome
+
+
+def outputs(cfn: Any, stack: str) -> dict[str, str]:
+    current = describe(cfn, stack) or {}
+    return {o["OutputKey"]: o["OutputValue"] for o in current.get("Outputs", [])}
