@@ -57,6 +57,15 @@ def _declared_contexts(config: Path) -> list[Path]:
         return []
 
 
+def _declared_templates(config: Path) -> list[Path]:
+    """The CloudFormation templates a sandbox.yaml's aws.stacks deploy (read leniently, as above)."""
+    try:
+        stacks = ((yaml.safe_load(config.read_text()) or {}).get("aws") or {}).get("stacks") or []
+        return [(config.parent / str(s["template"])).resolve() for s in stacks if isinstance(s, dict) and "template" in s]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+
+
 def inputs(settings: Settings) -> dict[str, str]:
     """A short digest per input that decides what the sandbox runs, keyed by what a user would edit.
     The DAGs are not here: they are mounted, so an edit shows in the running sandbox by itself."""
@@ -73,6 +82,9 @@ def inputs(settings: Settings) -> dict[str, str]:
         digests[f"setting {key}"] = hashlib.sha256(value.encode()).hexdigest()[:12]
     for name in ("sandbox.yaml", "airflow_settings.yaml", "requirements.txt"):
         digests[name] = _digest_tree(project.root / name) if (project.root / name).is_file() else "missing"
+    for path in _declared_templates(project.config):
+        name = str(path.relative_to(project.root)) if path.is_relative_to(project.root) else str(path)
+        digests[f"template {name}"] = _digest_tree(path) if path.is_file() else "missing"
     contexts = {c for config in (SERVICE_IMAGES, project.config) for c in _declared_contexts(config)}
     for path in sorted({p for c in contexts for p in context_paths(c)}):
         name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

@@ -36,8 +36,9 @@ def wait_for_emulator(endpoint: str, timeout: float = 120) -> None:
                error=RuntimeError)
 
 
-def docker_push(local_image: str, remote_ref: str) -> str:
-    """Tags a local image into the emulator's registry and pushes it; returns the manifest digest."""
+def docker_push(local_image: str, remote_ref: str, aliases: tuple[str, ...] = ()) -> str:
+    """Tags a local image into the emulator's registry and pushes it; returns the manifest digest.
+    `aliases`: further local names for the image (repository:tag)."""
     import docker
     client = docker.from_env(timeout=300)
     repository, tag = remote_ref.rsplit(":", 1)
@@ -47,6 +48,8 @@ def docker_push(local_image: str, remote_ref: str) -> str:
         raise RuntimeError(f"image {local_image!r} (aws.ecr_repositories) is not built; run `make up` "
                            "to build the images first") from None
     image.tag(repository, tag)
+    for alias in aliases:
+        image.tag(*alias.rsplit(":", 1))
     digest = ""
     for event in client.images.push(repository, tag=tag, stream=True, decode=True):
         if event.get("error"):

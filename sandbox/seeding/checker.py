@@ -10,7 +10,7 @@ from typing import Any
 
 TOP_LEVEL = "(top level)"
 # What strings of the aws: objects may use; SeedConfig.expand replaces them.
-PLACEHOLDERS = ("account_id", "registry")
+PLACEHOLDERS = ("account_id", "registry", "oidc_provider")
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 

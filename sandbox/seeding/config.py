@@ -66,15 +66,15 @@ class SeedConfig:
     prices: Prices = field(default_factory=Prices)
     raw: dict = field(repr=False, default_factory=dict)
 
-    def expand(self, value: Any, registry: str) -> Any:
-        """Replaces {account_id} and {registry} in every string inside `value`."""
-        subs = {"account_id": self.account_id, "registry": registry}
+    def expand(self, value: Any, registry: str, oidc_provider: str = "") -> Any:
+        """Replaces {account_id}, {registry} and {oidc_provider} in every string inside `value`."""
+        subs = {"account_id": self.account_id, "registry": registry, "oidc_provider": oidc_provider}
         if isinstance(value, str):
             return PLACEHOLDER.sub(lambda m: subs[m.group(1)], value)
         if isinstance(value, list):
-            return [self.expand(v, registry) for v in value]
+            return [self.expand(v, registry, oidc_provider) for v in value]
         if isinstance(value, dict):
-            return {k: self.expand(v, registry) for k, v in value.items()}
+            return {k: self.expand(v, registry, oidc_provider) for k, v in value.items()}
         return value
 
     def role_arn(self, name: str) -> str:
@@ -148,7 +148,8 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
     c.unique(connections, "conn_id", "airflow.connections")
     variables = _check_variables(c, airflow.get("variables"))
 
-    kubernetes = _check_kubernetes(c, top.get("kubernetes"), images, declared, checks.checked["iam_roles"]) \
+    kubernetes = _check_kubernetes(c, top.get("kubernetes"), images, declared, checks.checked["iam_roles"],
+                                   checks.from_templates.get("iam_roles", set())) \
         if top.get("kubernetes") is not None else None
     prices = validate_prices(top.get("prices"), "prices", c.fail)
 
@@ -285,7 +286,7 @@ def _check_build_args(c: Checker, value: Any, where: str) -> dict[str, str] | No
 
 
 def _check_kubernetes(c: Checker, value: Any, images: list[dict], declared: set[str],
-                      roles: list[dict] = ()) -> dict:
+                      roles: list[dict] = (), template_roles: set[str] = frozenset()) -> dict:
     k = c.mapping(value, "kubernetes", {"namespace", "service_account", "connection_id", "xcom_sidecar_image",
                                         "images", "rules", "secrets", "aws_role"},
                   {"namespace", "service_account", "connection_id", "rules"})
@@ -334,7 +335,7 @@ def _check_kubernetes(c: Checker, value: Any, images: list[dict], declared: set[
             elif not isinstance(text, str):
                 c.fail(f"{swhere}.{key}", f"expected text, found {found(text)}; quote it")
     if "aws_role" in k:
-        _check_pod_role(c, k, secrets, roles)
+        _check_pod_role(c, k, secrets, roles, template_roles)
     return k
 
 
@@ -354,7 +355,7 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _check_pod_role(c: Checker, k: dict, secrets: dict, roles: list[dict]) -> None:
+def _check_pod_role(c: Checker, k: dict, secrets: dict, roles: list[dict], template_roles: set[str]) -> None:
     """kubernetes.aws_role: what the namespace's pods act as on AWS (EKS's IRSA: the service account's
     token exchanged through sts:AssumeRoleWithWebIdentity for the role's credentials)."""
     where = "kubernetes.aws_role"
@@ -367,8 +368,11 @@ def _check_pod_role(c: Checker, k: dict, secrets: dict, roles: list[dict]) -> No
         role = next((r for r in roles if isinstance(r, dict) and r.get("name") == name), None)
         namespace = k.get("namespace") if isinstance(k.get("namespace"), str) else ""
         subject = f"{namespace}/{account}"
-        if role is None:
-            c.fail(f"{where}.role", f"role {name!r} is not in aws.iam_roles; add it or fix the name")
+        if role is None and name in template_roles:
+            pass  # a stack's role: its trust is the template's, and STS checks it when a pod assumes it
+        elif role is None:
+            c.fail(f"{where}.role", f"role {name!r} is not in aws.iam_roles or a stack's template; add it or "
+                                    "fix the name")
         elif not (account and _DNS_LABEL.match(namespace)):
             pass  # a missing or wrong namespace or service account is reported there
         elif subject not in _as_list(role.get("trusted_service_accounts")):

@@ -27,7 +27,7 @@ def aws_clients(endpoint: str, region: str) -> dict[str, Any]:
 
 
 def seed_aws_objects(config: SeedConfig, clients: dict[str, Any], report: Report, registry: str,
-                     push: Callable[[str, str], str], oidc_issuer: str | None = None) -> None:
+                     push: Callable[[str, str, tuple[str, ...]], str], oidc_issuer: str | None = None) -> None:
     seeding = Seeding(config, clients, report, registry=registry, push=push, oidc_issuer=oidc_issuer)
     for object_type in REGISTRY:
         object_type.seed(seeding, config.aws[object_type.section])

@@ -81,6 +81,22 @@ def test_inputs_follow_the_project_and_every_file_its_images_are_built_from(tmp_
     assert sorted(k for k in changed if changed[k] != after.get(k)) == ["setting AIRFLOW_PORT"]
 
 
+def test_a_stacks_template_is_an_input(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "infra").mkdir(parents=True)
+    (project / "sandbox.yaml").write_text("aws:\n  stacks:\n    - {name: s, template: infra/s.cfn.yaml}\n")
+    (project / "infra" / "s.cfn.yaml").write_text("Resources: {}\n")
+    (tmp_path / "images.yaml").write_text("images: []\n")
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.setattr(provenance, "SERVICE_IMAGES", tmp_path / "images.yaml")
+    monkeypatch.setattr(provenance, "COMPOSE_FILE", tmp_path / "compose.yaml")
+    settings = Settings({"SANDBOX_PROJECT": str(project)})
+    before = provenance.inputs(settings)
+    (project / "infra" / "s.cfn.yaml").write_text("Resources: {B: {Type: AWS::S3::Bucket}}\n")
+    after = provenance.inputs(settings)
+    assert sorted(k for k in after if after[k] != before[k]) == ["template infra/s.cfn.yaml"]
+
+
 def test_a_compose_variable_set_only_in_the_environment_is_an_input(tmp_path, monkeypatch):
     (tmp_path / "compose.yaml").write_text("services: {m: {environment: {I: ${SANDBOX_METRICS_INTERVAL:-0.25}}}}\n")
     monkeypatch.setattr(provenance, "COMPOSE_FILE", tmp_path / "compose.yaml")

@@ -31,9 +31,11 @@ class Checks:
     region: str
     images: set[str]  # tags of `images:`, which ECR repositories push
     checked: dict[str, list] = field(default_factory=dict)
+    # Names the stacks' templates give objects of a section (a role's RoleName, ...).
+    from_templates: dict[str, set[str]] = field(default_factory=dict)
 
     def names(self, section: str, key: str = "name") -> set[str]:
-        return names(self.checked.get(section, []), key)
+        return names(self.checked.get(section, []), key) | self.from_templates.get(section, set())
 
 
 @dataclass
@@ -44,7 +46,8 @@ class Seeding:
     clients: dict[str, Any]
     report: Report
     registry: str = ""  # the emulator's ECR registry, for {registry} and pushes
-    push: Callable[[str, str], str] | None = None  # (local image, remote ref) -> pushed digest
+    # (local image, remote ref, other local names for it) -> pushed digest
+    push: Callable[[str, str, tuple[str, ...]], str] | None = None
     oidc_issuer: str | None = None  # the cluster's service-account token issuer, when there is a cluster
 
 
@@ -53,6 +56,8 @@ class ObjectType:
     kind = ""  # how reports name one
     service = ""  # the boto3 client it talks to
     key = "name"  # the field that names each entry (unique within the section)
+    cfn_type = ""  # the CloudFormation resource type of one, and the property that names it
+    cfn_name = ""
     fields: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset({"name"})
 

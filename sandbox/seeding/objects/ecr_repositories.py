@@ -15,6 +15,7 @@ class EcrRepositories(ObjectType):
     section = "ecr_repositories"
     kind = "ecr repository"
     service = "ecr"
+    cfn_type, cfn_name = "AWS::ECR::Repository", "RepositoryName"
     fields = frozenset({"name", "image"})
     required = frozenset({"name", "image"})
 
@@ -24,8 +25,7 @@ class EcrRepositories(ObjectType):
         check_declared(checks.c, repo.get("image"), f"{where}.image", checks.images)
 
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
-        """Creates the repositories and pushes each local image as {registry}/<repo>:<tag>; a push of
-        unchanged layers is cheap, so it always runs."""
+        """Creates the repositories and pushes each one's local image into it."""
         ecr = seeding.clients[self.service]
         for repo in entries:
             name = repo["name"]
@@ -38,9 +38,20 @@ class EcrRepositories(ObjectType):
                 ecr.create_repository(repositoryName=name)
                 outcome = "created"
             seeding.report(self.kind, name, outcome)
-            tag = repo["image"].rsplit(":", 1)[1] if ":" in repo["image"].rsplit("/", 1)[-1] else "latest"
-            before = {i.get("imageDigest") for i in ecr.list_images(repositoryName=name)["imageIds"]
-                      if i.get("imageTag") == tag}
-            remote = f"{seeding.registry}/{name}:{tag}"
-            digest = seeding.push(repo["image"], remote)
-            seeding.report("ecr image", remote, "unchanged" if digest in before else "pushed")
+            push_image(seeding, ecr, name, repo["image"])
+
+
+def push_image(seeding: Seeding, ecr, repository: str, image: str) -> None:
+    """Pushes a local image to the emulator's registry as {registry}/<repository>:<tag>, and names it
+    in the Docker engine as the account's ECR registry would (<account>.dkr.ecr.<region>.amazonaws.com/
+    <repository>:<tag>), so a task definition written for AWS (a template's RepositoryUri) runs
+    unchanged: the emulator's tasks use an image the engine has. A push of unchanged layers is cheap,
+    so it always runs."""
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+    before = {i.get("imageDigest") for i in ecr.list_images(repositoryName=repository)["imageIds"]
+              if i.get("imageTag") == tag}
+    remote = f"{seeding.registry}/{repository}:{tag}"
+    config = seeding.config
+    aws_name = f"{config.account_id}.dkr.ecr.{config.region}.amazonaws.com/{repository}:{tag}"
+    digest = seeding.push(image, remote, (aws_name,))
+    seeding.report("ecr image", remote, "unchanged" if digest in before else "pushed")

@@ -15,6 +15,7 @@ class EcsClusters(ObjectType):
     section = "ecs_clusters"
     kind = "ecs cluster"
     service = "ecs"
+    cfn_type, cfn_name = "AWS::ECS::Cluster", "ClusterName"
     fields = frozenset({"name"})
 
     def check_entry(self, checks: Checks, cluster: dict, where: str) -> None:

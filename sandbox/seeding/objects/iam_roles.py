@@ -25,6 +25,7 @@ class IamRoles(ObjectType):
     section = "iam_roles"
     kind = "iam role"
     service = "iam"
+    cfn_type, cfn_name = "AWS::IAM::Role", "RoleName"
     fields = frozenset({"name", "description", "trusted_services", "trusted_accounts", "trusted_service_accounts",
                         "policies"})
 

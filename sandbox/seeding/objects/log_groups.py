@@ -15,6 +15,7 @@ class LogGroups(ObjectType):
     section = "log_groups"
     kind = "log group"
     service = "logs"
+    cfn_type, cfn_name = "AWS::Logs::LogGroup", "LogGroupName"
     fields = frozenset({"name", "retention_days"})
 
     def check_entry(self, checks: Checks, group: dict, where: str) -> None:

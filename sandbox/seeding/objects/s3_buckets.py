@@ -19,6 +19,7 @@ class S3Buckets(ObjectType):
     section = "s3_buckets"
     kind = "s3 bucket"
     service = "s3"
+    cfn_type, cfn_name = "AWS::S3::Bucket", "BucketName"
     fields = frozenset({"name", "objects", "generated"})
 
     def check_entry(self, checks: Checks, bucket: dict, where: str) -> None:

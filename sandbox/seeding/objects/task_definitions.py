@@ -39,6 +39,7 @@ class TaskDefinitions(ObjectType):
     kind = "task definition"
     service = "ecs"
     key = "family"
+    cfn_type, cfn_name = "AWS::ECS::TaskDefinition", "Family"
 
     def check(self, checks: Checks, entries: list) -> None:
         # The whole entry is checked against ECS's request model, not a list of fields.

@@ -1,0 +1,99 @@
+"""`aws.stacks`: the team's CloudFormation templates, each deployed as a stack into the emulator
+before the other sections are seeded, so the objects the DAGs use are the ones the template declares.
+
+What a template cannot say is wired here: `images` names, per AWS::ECR::Repository of the template
+(by logical id), the local image of `images:` pushed into it; a parameter's value may use
+{account_id}, {registry} and {oidc_provider} (the cluster's service-account issuer as IAM names its
+OIDC provider, for roles that trust the cluster's service accounts as EKS's IRSA does).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sandbox.seeding import stacks, templates
+from sandbox.seeding.checker import check_declared, found, is_file, shown
+from sandbox.seeding.objects.base import Checks, ObjectType, Seeding
+from sandbox.seeding.objects.ecr_repositories import push_image
+
+# CloudFormation's stack names: a letter, then letters, digits and hyphens, up to 128.
+_STACK_NAME = re.compile(r"^[A-Za-z][-A-Za-z0-9]{0,127}$")
+ECR_REPOSITORY = "AWS::ECR::Repository"
+
+
+class CfnStacks(ObjectType):
+    section = "stacks"
+    kind = "cloudformation stack"
+    service = "cloudformation"
+    fields = frozenset({"name", "template", "parameters", "images"})
+    required = frozenset({"name", "template"})
+
+    def check_entry(self, checks: Checks, stack: dict, where: str) -> None:
+        from sandbox.seeding.objects import REGISTRY  # the types whose objects a template may declare
+
+        c = checks.c
+        c.text(stack.get("name"), f"{where}.name", _STACK_NAME, "a letter, then letters, digits and -, up to 128")
+        parameters = stack.get("parameters")
+        if parameters is None:
+            parameters = {}
+        if not isinstance(parameters, dict):
+            c.fail(f"{where}.parameters", f"expected a mapping of parameter name: value, found {found(parameters)}")
+            parameters = {}
+        for key, value in parameters.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                c.fail(f"{where}.parameters.{key}", f"expected text or a number, found {found(value)}")
+        path = c.text(stack.get("template"), f"{where}.template", hint="a path relative to sandbox.yaml")
+        if path is None:
+            return
+        if not is_file(checks.path.parent / path):
+            c.fail(f"{where}.template", f"{shown(path)}: no such file next to {checks.path.name}")
+            return
+        try:
+            template = templates.read_template(checks.path.parent / path)
+        except ValueError as exc:
+            c.fail(f"{where}.template", f"{path}: {exc}")
+            return
+        templates.check_template(c, template, f"{where}.template ({path})", parameters)
+        resources = template.get("Resources") if isinstance(template.get("Resources"), dict) else {}
+        for object_type in REGISTRY:
+            if object_type.cfn_type:
+                checks.from_templates.setdefault(object_type.section, set()).update(
+                    r["Properties"][object_type.cfn_name] for r in resources.values()
+                    if isinstance(r, dict) and r.get("Type") == object_type.cfn_type
+                    and isinstance(r.get("Properties"), dict)
+                    and isinstance(r["Properties"].get(object_type.cfn_name), str))
+        images = stack.get("images")
+        if images is None:
+            return
+        if not isinstance(images, dict):
+            c.fail(f"{where}.images", f"expected a mapping of repository logical id: image tag, found {found(images)}")
+            return
+        repositories = sorted(k for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == ECR_REPOSITORY)
+        for logical_id, image in images.items():
+            if logical_id not in repositories:
+                c.fail(f"{where}.images.{logical_id}", f"the template has no {ECR_REPOSITORY} {logical_id!r} "
+                                                       f"(it has: {', '.join(repositories) or 'none'})")
+            check_declared(c, image, f"{where}.images.{logical_id}", checks.images)
+
+    def seed(self, seeding: Seeding, entries: list[dict]) -> None:
+        cfn, config = seeding.clients[self.service], seeding.config
+        provider = stacks_oidc_provider(seeding.oidc_issuer)
+        for stack in entries:
+            name = stack["name"]
+            body = (config.path.parent / stack["template"]).read_text()
+            parameters = {key: config.expand(str(value), seeding.registry, oidc_provider=provider)
+                          for key, value in (stack.get("parameters") or {}).items()}
+            seeding.report(self.kind, name, stacks.deploy(cfn, name, body, parameters))
+            for logical_id, image in (stack.get("images") or {}).items():
+                repository = cfn.describe_stack_resource(StackName=name, LogicalResourceId=logical_id)[
+                    "StackResourceDetail"]["PhysicalResourceId"]
+                push_image(seeding, seeding.clients["ecr"], repository, image)
+
+    def missing(self, cfn: Any, entries: list[dict]) -> list[str]:
+        return [s["name"] for s in entries if stacks.describe(cfn, s["name"]) is None]
+
+
+def stacks_oidc_provider(issuer: str | None) -> str:
+    """{oidc_provider}: the issuer without its scheme (IAM's name for the provider), "" without a cluster."""
+    from sandbox.seeding.objects.iam_roles import oidc_host
+    return oidc_host(issuer) if issuer else ""
