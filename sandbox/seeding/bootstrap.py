@@ -20,6 +20,7 @@ from sandbox.core.poll import NotYet, wait_until
 from sandbox.seeding import seed_airflow, seed_aws, seed_k8s
 from sandbox.seeding.airflow_settings import load_airflow_settings, seed_pools
 from sandbox.seeding.config import ConfigError, SeedConfig, load_config
+from sandbox.seeding.stacks import StackError
 
 
 def wait_for_emulator(endpoint: str, timeout: float = 120) -> None:
@@ -169,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.watch:  # the bootstrap has just seeded: only watch
         watch(config, lambda: run(config, endpoint, registry, airflow, kubeconfig), endpoint)
         return 0
-    counts = run(config, endpoint, registry, airflow, kubeconfig)
+    try:
+        counts = run(config, endpoint, registry, airflow, kubeconfig)
+    except StackError as exc:
+        print(f"bootstrap: {exc}\nbootstrap: fix the template ({config.path.name}'s aws.stacks) and run `make up` "
+              "again; CloudFormation rolled back what the failed deployment created", file=sys.stderr, flush=True)
+        return 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     print(f"==> Bootstrap done in {time.monotonic() - started:.1f}s: {summary}", flush=True)
     return 0

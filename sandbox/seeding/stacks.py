@@ -34,6 +34,8 @@ class StackError(RuntimeError):
     def __init__(self, stack: str, status: str, failed: list[FailedResource], reason: str = ""):
         self.stack, self.status, self.failed = stack, status, failed
         lines = [f"  - {f}" for f in failed] or [f"  - {reason or 'no resource reported a failure'}"]
+        if failed and reason and all(f.reason == reason for f in failed):  # one refusal of the template
+            lines = [f"  - {f.logical_id} ({f.type})" for f in failed] + [f"  {reason}"]
         super().__init__(f"stack {stack} ended {status}; what failed:\n" + "\n".join(lines))
 
 
@@ -90,22 +92,36 @@ def deploy(cfn: Any, stack: str, template_body: str, parameters: dict[str, str] 
         cfn.delete_stack(StackName=stack)
         settled(cfn, stack, timeout)
         current = None
-    if current is None:
-        cfn.create_stack(**kwargs)
-        outcome = "created"
-    else:
-        try:
+    try:
+        if current is None:
+            cfn.create_stack(**kwargs)
+            outcome = "created"
+        else:
             cfn.update_stack(**kwargs)
-        except ClientError as exc:
-            if NO_UPDATES in str(exc):
-                return "unchanged"
-            raise
-        outcome = "updated"
+            outcome = "updated"
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if NO_UPDATES in message:
+            return "unchanged"
+        # Refused before anything was deployed: the template as a whole (its format, its resource types).
+        raise StackError(stack, "refused by CreateStack" if current is None else "refused by UpdateStack",
+                         _named_resources(template_body, message), message) from None
     final = settled(cfn, stack, timeout)
     if final["StackStatus"] not in COMPLETE:
         raise StackError(stack, final["StackStatus"], failed_resources(cfn, stack),
                          final.get("StackStatusReason", ""))
     return outcome
+
+
+def _named_resources(template_body: str, message: str) -> list[FailedResource]:
+    """The template's resources whose type a refusal names ("Unrecognized resource types: [AWS::X::Y]")."""
+    from sandbox.seeding.templates import read_text
+    try:
+        resources = read_text(template_body).get("Resources") or {}
+    except ValueError:
+        return []
+    return [FailedResource(name, r["Type"], message) for name, r in resources.items()
+            if isinstance(r, dict) and isinstance(r.get("Type"), str) and r["Type"] in message]
 
 
 def outputs(cfn: Any, stack: str) -> dict[str, str]:

@@ -59,7 +59,10 @@ TemplateLoader.yaml_implicit_resolvers = {
 
 def read_template(path: Path) -> dict:
     """The template as a mapping; raises ValueError saying what is wrong with the file."""
-    text = path.read_text()
+    return read_text(path.read_text())
+
+
+def read_text(text: str) -> dict:
     try:
         template = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, TemplateLoader)
     except (ValueError, yaml.YAMLError) as exc:

@@ -4,11 +4,16 @@ one (its refusals, its fields in ECS's shape), and a failed stack is told by res
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 
+from sandbox.host.settings import ROOT
 from sandbox.seeding import stacks
+from sandbox.testing.commands import sandbox_command
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +72,38 @@ def test_a_templates_task_definition_keeps_every_field_in_ecss_shape(stack, aws_
                                                   Memory="1024")) == "updated"
     latest = ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
     assert (latest["revision"], latest["memory"]) == (2, "1024")
+
+
+def test_a_resource_type_the_emulator_cannot_create_is_named_and_nothing_is_deployed(stack):
+    cfn, name = stack
+    template = json.dumps({"Resources": {
+        "Data": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": name}},
+        "Queue": {"Type": "AWS::Batch::JobQueue", "Properties": {"Priority": 1, "ComputeEnvironmentOrder": []}}}})
+    with pytest.raises(stacks.StackError) as failed:
+        stacks.deploy(cfn, name, template)
+    assert [(f.logical_id, f.type) for f in failed.value.failed] == [("Queue", "AWS::Batch::JobQueue")]
+    assert "Unrecognized resource types: [AWS::Batch::JobQueue]" in str(failed.value)
+    assert stacks.describe(cfn, name) is None
+
+
+@pytest.mark.replaces_sandbox
+def test_make_up_stops_at_a_stack_that_fails_and_names_what_failed(sandbox, team_project, aws_session):
+    """examples/genomics' template with a task definition ECS refuses: `make up` fails, naming the
+    resource, its type and ECS's reason, and CloudFormation leaves none of the stack's objects."""
+    template = team_project / "infra" / "genomics.cfn.yaml"
+    template.write_text(template.read_text().replace("      ExecutionRoleArn: !GetAtt ExecutionRole.Arn\n", ""))
+    env = {"SANDBOX_PROJECT": str(team_project), "AIRFLOW_VERSION": ""}
+    try:
+        res = subprocess.run([sys.executable, "-m", "sandbox", "up"], cwd=ROOT, env={**os.environ, **env},
+                             capture_output=True, text=True, timeout=1800)
+        out = res.stdout + res.stderr
+        assert res.returncode != 0, out[-3000:]
+        assert "stack genomics ended ROLLBACK_COMPLETE; what failed:" in out, out[-3000:]
+        assert "QcTaskDefinition (AWS::ECS::TaskDefinition): Resource handler returned message: \"Invalid request " \
+               "provided: Create TaskDefinition: Fargate requires task definition to have execution role ARN to " \
+               "support ECR images." in out, out[-3000:]
+        # The roles the stack created before the definition failed were rolled back with it.
+        assert "genomics-airflow" not in {r["RoleName"] for r in aws_session.client("iam").list_roles()["Roles"]}
+    finally:
+        sandbox_command("up", {"SANDBOX_PROJECT": os.environ.get("SANDBOX_PROJECT", ""),
+                               "AIRFLOW_VERSION": os.environ.get("AIRFLOW_VERSION", "")})
