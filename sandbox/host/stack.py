@@ -98,6 +98,10 @@ def up(settings: Settings, build: bool = True) -> float:
     if provider is not None:
         provider.prepare()  # the offline cluster's first build takes ~7 min: not while services start
     KUBE_DIR.mkdir(parents=True, exist_ok=True)
+    # The running reseeder holds the previous sandbox.yaml: left running while the emulator is replaced
+    # (another project's, a reset one) it would seed the previous project's objects into it. It is
+    # started again, with this config, after the bootstrap.
+    compose("rm", "--stop", "--force", "reseeder", capture=True)
     # The cluster needs only the compose network, so it starts (and takes the task images) while the
     # services become healthy: on 2 cores that overlaps ~45 s of waiting with ~20 s of it.
     compose("create", "--quiet-pull", "--remove-orphans", *LONG_RUNNING, capture=True)

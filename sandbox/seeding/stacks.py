@@ -108,9 +108,20 @@ def deploy(cfn: Any, stack: str, template_body: str, parameters: dict[str, str] 
                          _named_resources(template_body, message), message) from None
     final = settled(cfn, stack, timeout)
     if final["StackStatus"] not in COMPLETE:
-        raise StackError(stack, final["StackStatus"], failed_resources(cfn, stack),
+        raise StackError(stack, final["StackStatus"], failed_resources(cfn, stack) or validation_failures(cfn, stack),
                          final.get("StackStatusReason", ""))
     return outcome
+
+
+def validation_failures(cfn: Any, stack: str) -> list[FailedResource]:
+    """What CloudFormation's checks before provisioning refused (a bucket name taken, a property's
+    value): the stack's events say only "Validation failed", DescribeEvents says what."""
+    try:
+        events = cfn.describe_events(StackName=stack)["OperationEvents"]
+    except ClientError:
+        return []
+    return [FailedResource(e.get("LogicalResourceId", ""), e.get("ResourceType", ""), e["ValidationStatusReason"])
+            for e in events if e.get("EventType") == "VALIDATION_ERROR" and e.get("ValidationStatusReason")]
 
 
 def _named_resources(template_body: str, message: str) -> list[FailedResource]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 
 import pytest
+import yaml
 
 from sandbox.host.settings import ROOT
 from sandbox.seeding import stacks
@@ -104,6 +106,57 @@ def test_make_up_stops_at_a_stack_that_fails_and_names_what_failed(sandbox, team
                "support ECR images." in out, out[-3000:]
         # The roles the stack created before the definition failed were rolled back with it.
         assert "genomics-airflow" not in {r["RoleName"] for r in aws_session.client("iam").list_roles()["Roles"]}
+        # Nor did the previous project's reseeder seed its objects into this project's emulator.
+        assert "sandbox-data" not in {b["Name"] for b in aws_session.client("s3").list_buckets()["Buckets"]}
+    finally:
+        sandbox_command("up", {"SANDBOX_PROJECT": os.environ.get("SANDBOX_PROJECT", ""),
+                               "AIRFLOW_VERSION": os.environ.get("AIRFLOW_VERSION", "")})
+
+
+def exported_project(project) -> None:
+    """This checkout's project with its aws: objects replaced by the stack of its own export (`make
+    export`'s .build/export/sandbox.stack.yaml); only the buckets' seed data stays. The DAGs, the task
+    image's build inputs and the template are copied in: the bootstrap sees the project's folder only."""
+    shutil.copytree(ROOT / "dags", project / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "images" / "task", project / "images" / "task")
+    (project / ".build").mkdir()
+    shutil.copy(ROOT / ".build" / "ca-bundle.crt", project / ".build" / "ca-bundle.crt")
+    (project / "infra").mkdir()
+    shutil.copy(ROOT / ".build" / "export" / "sandbox.cfn.yaml", project / "infra" / "sandbox.cfn.yaml")
+    raw = yaml.safe_load((ROOT / "sandbox.yaml").read_text())
+    exported = yaml.safe_load((ROOT / ".build" / "export" / "sandbox.stack.yaml").read_text())["stacks"]
+    aws = raw["aws"]
+    raw["aws"] = {"region": aws["region"], "airflow_role": aws["airflow_role"],
+                  "stacks": [{**stack, "template": "infra/sandbox.cfn.yaml"} for stack in exported],
+                  "s3_buckets": [{k: v for k, v in b.items() if k in ("name", "objects", "generated")}
+                                 for b in aws["s3_buckets"]]}
+    (project / "sandbox.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for path in [project.parent, project, *project.rglob("*")]:  # Airflow's user must read the mount
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.mark.replaces_sandbox
+def test_the_export_deployed_into_a_fresh_emulator_runs_the_dags_green(sandbox, tmp_path, airflow_api, aws_session):
+    """`make export`, then a project whose AWS objects are only that template (its emulator starts
+    empty: a project at another path has its own): poc_ecs_operator, upload_file_to_s3 and import_vcf
+    on both backends run green with IAM enforced."""
+    sandbox_command("export", {"SANDBOX_PROJECT": ""})
+    project = tmp_path / "exported"
+    exported_project(project)
+    try:
+        sandbox_command("up", {"SANDBOX_PROJECT": str(project), "AIRFLOW_VERSION": ""})
+        cfn, iam = aws_session.client("cloudformation"), aws_session.client("iam")
+        assert stacks.describe(cfn, "sandbox-export")["StackStatus"] == "CREATE_COMPLETE"
+        assert sorted(iam.list_role_policies(RoleName="airflow-runner")["PolicyNames"]) == ["data", "run-ecs-tasks"]
+
+        run = airflow_api.run_dag("poc_ecs_operator", {"count_to": 3}).assert_success()
+        assert str(run.xcom("count")) == "0,1,2,3"
+        run = airflow_api.run_dag("upload_file_to_s3", {"message": "from the exported template"}).assert_success()
+        assert run.xcom("verify")["bucket"] == "sandbox-data"
+        for backend in ("ecs", "k8s"):
+            run = airflow_api.run_dag("import_vcf", {"backend": backend, "max_cases": 4}, timeout=600)
+            run.assert_success()
+            assert run.xcom("aggregate")["cases"] == 4
     finally:
         sandbox_command("up", {"SANDBOX_PROJECT": os.environ.get("SANDBOX_PROJECT", ""),
                                "AIRFLOW_VERSION": os.environ.get("AIRFLOW_VERSION", "")})

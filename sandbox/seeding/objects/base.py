@@ -17,6 +17,7 @@ from sandbox.seeding.checker import Checker, names
 
 if TYPE_CHECKING:
     from sandbox.seeding.config import SeedConfig
+    from sandbox.seeding.export import Export
 
 Report = Callable[[str, str, str], None]  # (kind, name, outcome)
 
@@ -75,6 +76,10 @@ class ObjectType:
         raise NotImplementedError
 
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
+        raise NotImplementedError
+
+    def to_cfn(self, export: Export, entry: dict) -> None:
+        """Adds the entry as a CloudFormation resource to `export` (sandbox.seeding.export)."""
         raise NotImplementedError
 
     def missing(self, client: Any, entries: list[dict]) -> list[str]:

@@ -89,6 +89,9 @@ class CfnStacks(ObjectType):
                     "StackResourceDetail"]["PhysicalResourceId"]
                 push_image(seeding, seeding.clients["ecr"], repository, image)
 
+    def to_cfn(self, export, stack: dict) -> None:
+        """A stack's objects are its template's: nothing to write again."""
+
     def missing(self, cfn: Any, entries: list[dict]) -> list[str]:
         return [s["name"] for s in entries if stacks.describe(cfn, s["name"]) is None]
 

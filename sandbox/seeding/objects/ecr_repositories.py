@@ -24,6 +24,11 @@ class EcrRepositories(ObjectType):
                       "2-256 lowercase letters, digits and . _ - / separators")
         check_declared(checks.c, repo.get("image"), f"{where}.image", checks.images)
 
+    def to_cfn(self, export, repo: dict) -> None:
+        """The repository; which local image goes into it is the stack entry's `images`."""
+        export.add(self.section, repo["name"], "Repository",
+                   {"Type": self.cfn_type, "Properties": {"RepositoryName": repo["name"]}})
+
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         """Creates the repositories and pushes each one's local image into it."""
         ecr = seeding.clients[self.service]

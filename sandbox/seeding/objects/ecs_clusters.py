@@ -32,6 +32,10 @@ class EcsClusters(ObjectType):
                 ecs.create_cluster(clusterName=name)
                 seeding.report(self.kind, name, "created")
 
+    def to_cfn(self, export, cluster: dict) -> None:
+        export.add(self.section, cluster["name"], "Cluster",
+                   {"Type": self.cfn_type, "Properties": {"ClusterName": cluster["name"]}})
+
     def missing(self, ecs: Any, entries: list[dict]) -> list[str]:
         names = [c["name"] for c in entries]
         if not names:

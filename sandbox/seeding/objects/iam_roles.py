@@ -100,6 +100,28 @@ class IamRoles(ObjectType):
                 outcome = "updated" if outcome == "unchanged" else outcome
             seeding.report(self.kind, name, outcome)
 
+    def to_cfn(self, export, role: dict) -> None:
+        trusted = {k: v for k, v in role.items() if k != "trusted_service_accounts"}
+        statements = [s for s in trust_policy(trusted, "{account_id}")["Statement"] if s["Effect"] == "Allow"]
+        service_accounts = sorted(role.get("trusted_service_accounts") or [])
+        properties: dict = {"RoleName": role["name"]}
+        if role.get("description"):
+            properties["Description"] = role["description"]
+        if service_accounts:
+            export.needs_oidc_provider()
+            statements.append({
+                "Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::{account_id}:oidc-provider/{oidc_provider}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"{oidc_provider}:sub": [
+                    "system:serviceaccount:" + ref.replace("/", ":", 1) for ref in service_accounts]}}})
+            properties["AssumeRolePolicyDocument"] = export.sub_json({"Version": "2012-10-17", "Statement": statements})
+        else:
+            properties["AssumeRolePolicyDocument"] = export.sub({"Version": "2012-10-17", "Statement": statements})
+        if role.get("policies"):
+            properties["Policies"] = [{"PolicyName": name, "PolicyDocument": export.sub(document)}
+                                      for name, document in role["policies"].items()]
+        export.add(self.section, role["name"], "Role", {"Type": self.cfn_type, "Properties": properties})
+
     def missing(self, iam: Any, entries: list[dict]) -> list[str]:
         roles = {r["RoleName"] for r in iam.list_roles()["Roles"]}
         return [r["name"] for r in entries if r["name"] not in roles]

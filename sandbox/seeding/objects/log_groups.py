@@ -27,6 +27,12 @@ class LogGroups(ObjectType):
             c.fail(f"{where}.retention_days", f"{found(retention)} is not a CloudWatch retention; "
                                               f"use one of {sorted(RETENTION_DAYS)}")
 
+    def to_cfn(self, export, group: dict) -> None:
+        properties = {"LogGroupName": group["name"]}
+        if group.get("retention_days"):
+            properties["RetentionInDays"] = group["retention_days"]
+        export.add(self.section, group["name"], "LogGroup", {"Type": self.cfn_type, "Properties": properties})
+
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         logs = seeding.clients[self.service]
         for group in entries:

@@ -81,6 +81,11 @@ class S3Buckets(ObjectType):
                 for outcome, n in sorted(outcomes.items()):
                     report("s3 objects", f"s3://{name}/{gen['prefix']}* ({n} {gen['kind']} files)", outcome)
 
+    def to_cfn(self, export, bucket: dict) -> None:
+        """The bucket; its seed objects are data, not infrastructure, and stay in sandbox.yaml."""
+        export.add(self.section, bucket["name"], "Bucket",
+                   {"Type": self.cfn_type, "Properties": {"BucketName": bucket["name"]}})
+
     def missing(self, s3: Any, entries: list[dict]) -> list[str]:
         buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         return [b["name"] for b in entries if b["name"] not in buckets]

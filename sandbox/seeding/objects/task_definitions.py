@@ -48,6 +48,12 @@ class TaskDefinitions(ObjectType):
                                    role_names=checks.names("iam_roles"), log_group_names=checks.names("log_groups"),
                                    repo_names=checks.names("ecr_repositories"))
 
+    def to_cfn(self, export, td: dict) -> None:
+        # Essential written out: cfn-lint takes a container without it for a non-essential one (E3042).
+        request = {**td, "containerDefinitions": [{"essential": True, **cd} for cd in td["containerDefinitions"]]}
+        export.add(self.section, td["family"], "TaskDefinition", {
+            "Type": self.cfn_type, "Properties": cfn_properties(request, _register_task_definition_shape(), export)})
+
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         ecs, config = seeding.clients[self.service], seeding.config
         for td in entries:
@@ -64,6 +70,36 @@ class TaskDefinitions(ObjectType):
                 continue
             revision = ecs.register_task_definition(**desired)["taskDefinition"]["revision"]
             seeding.report(self.kind, f"{family}:{revision}", "created" if current is None else "updated")
+
+
+# Where CloudFormation's property name is not the request member's with its first letter raised.
+CFN_NAMES = {"properties": "ProxyConfigurationProperties", "efsVolumeConfiguration": "EFSVolumeConfiguration",
+             "fileSystemId": "FilesystemId", "iam": "IAM",
+             "fsxWindowsFileServerVolumeConfiguration": "FSxWindowsFileServerVolumeConfiguration"}
+
+
+def cfn_properties(value: Any, shape: Any, export, name: str = "") -> Any:
+    """A RegisterTaskDefinition request (or part of it) as AWS::ECS::TaskDefinition properties: member
+    names as CloudFormation writes them, map keys as given, roles, images and log groups the template
+    holds referenced, the rest with pseudo parameters."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        return {CFN_NAMES.get(key, key[:1].upper() + key[1:]):
+                cfn_properties(item, shape.members[key], export, key) if key in shape.members else item
+                for key, item in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [cfn_properties(item, shape.member, export, name) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        if name == "options":  # a log configuration's
+            return {k: (export.log_group(v) if k == "awslogs-group" else
+                        {"Ref": "AWS::Region"} if k == "awslogs-region" and v == export.config.region else
+                        export.sub(v)) for k, v in value.items()}
+        return {k: export.sub(v) for k, v in value.items()}
+    if name in ("executionRoleArn", "taskRoleArn"):
+        return export.role(value)
+    if name == "image":
+        return export.image(value)
+    return export.sub(value)
 
 
 def contains(actual: Any, desired: Any) -> bool:
