@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down stop start status logs test test-unit test-e2e bench report export validate parse packages clean
+.PHONY: help up down stop start status logs test test-unit test-e2e bench report export drift validate parse packages clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test-e2e: $(VENV)/.installed  ## end-to-end tests only
 
 bench: $(VENV)/.installed  ## measure cold/warm make up, cluster and DAG times (BENCH_ARGS=--skip-cold); writes bench/results/
 	$(PY) -m sandbox.host.bench $(BENCH_ARGS)
+
+drift: $(VENV)/.installed  ## what the emulator holds against sandbox.yaml and its stacks: statements added by hand, revisions, undeclared objects
+	$(PY) -m sandbox drift
 
 export: $(VENV)/.installed  ## sandbox.yaml's AWS objects as a CloudFormation template: .build/export/<project>.cfn.yaml (cfn-lint clean)
 	$(PY) -m sandbox export

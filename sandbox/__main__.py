@@ -8,7 +8,7 @@ import sys
 
 from sandbox.core.airflow_api import AirflowApiError
 from sandbox.core.ecs_rules import HOST_ACCESS_SETTING
-from sandbox.host import airflow_packages, export, images, preflight, report, stack
+from sandbox.host import airflow_packages, drift, export, images, preflight, report, stack
 from sandbox.host.cluster import ClusterError
 from sandbox.host.docker import DockerError
 from sandbox.host.project import ProjectError, load_project
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="write DAG runs' cost reports (JSON and HTML) under reports/")
     rep.add_argument("--dag", help="one DAG (default: every DAG's newest finished run)")
     rep.add_argument("--run", help="one run of --dag (default: its newest finished run)")
+    sub.add_parser("drift", help="what the emulator holds against sandbox.yaml and its stacks (exit 1 on drift)")
     sub.add_parser("export", help="write sandbox.yaml's AWS objects as a CloudFormation template (cfn-lint clean)")
     sub.add_parser("packages", help="the Python packages in the project's Airflow image, against MWAA's bill of materials")
     sub.add_parser("test", help="unit tests, then the e2e tests against the sandbox (extra args go to pytest)")
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "report":
             if not report.write(settings, args.dag or None, args.run or None):
                 print("No finished DAG run to report on yet: trigger a DAG, then `make report`.")
+        elif args.command == "drift":
+            return drift.drift(settings)
         elif args.command == "export":
             export.export(settings)
         elif args.command == "down":

@@ -18,9 +18,10 @@ from sandbox.seeding.objects import REGISTRY, Report, Seeding
 __all__ = ["Report", "aws_clients", "missing_objects", "seed_aws_objects"]
 
 
-def aws_clients(endpoint: str, region: str) -> dict[str, Any]:
-    """A root client per service the object types talk to, and STS."""
-    session = boto3.session.Session(region_name=region, **root_keys())
+def aws_clients(endpoint: str, region: str, keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """A root client per service the object types talk to, and STS; `keys`: the root's (default: the
+    environment's, as compose gives them to the sandbox's services)."""
+    session = boto3.session.Session(region_name=region, **(keys or root_keys()))
     cfg = Config(retries={"max_attempts": 5, "mode": "standard"})
     services = {t.service for t in REGISTRY} | {"sts"}
     return {name: session.client(name, endpoint_url=endpoint, config=cfg) for name in sorted(services)}

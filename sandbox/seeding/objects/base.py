@@ -52,6 +52,18 @@ class Seeding:
     oidc_issuer: str | None = None  # the cluster's service-account token issuer, when there is a cluster
 
 
+@dataclass
+class Difference:
+    """One way the emulator differs from what sandbox.yaml (or a stack's template) declares."""
+
+    kind: str
+    name: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}: {self.what}"
+
+
 class ObjectType:
     section = ""  # its list under `aws:` in sandbox.yaml
     kind = ""  # how reports name one
@@ -85,6 +97,18 @@ class ObjectType:
     def missing(self, client: Any, entries: list[dict]) -> list[str]:
         """Names of seeded entries the emulator no longer has; only types with a cheap check say."""
         return []
+
+    def drift(self, seeding: Seeding, entries: list[dict]) -> list[Difference]:
+        """How the emulator's objects differ from the entries (`make drift`); by default, only which
+        are gone."""
+        client = seeding.clients[self.service]
+        live = self.live_names(client)
+        return [Difference(self.kind, e[self.key], "not in the emulator") for e in entries if e[self.key] not in live]
+
+    def live_names(self, client: Any) -> set[str]:
+        """The names of every object of this type the emulator holds (`make drift` lists those no
+        section or stack declares)."""
+        return set()
 
 
 def error_code(exc: ClientError) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox.seeding import stacks, templates
 from sandbox.seeding.checker import check_declared, found, is_file, shown
-from sandbox.seeding.objects.base import Checks, ObjectType, Seeding
+from sandbox.seeding.objects.base import Checks, Difference, ObjectType, Seeding
 from sandbox.seeding.objects.ecr_repositories import push_image
 
 # CloudFormation's stack names: a letter, then letters, digits and hyphens, up to 128.
@@ -91,6 +91,25 @@ class CfnStacks(ObjectType):
 
     def to_cfn(self, export, stack: dict) -> None:
         """A stack's objects are its template's: nothing to write again."""
+
+    def drift(self, seeding: Seeding, entries: list[dict]) -> list[Difference]:
+        cfn = seeding.clients[self.service]
+        found = []
+        for stack in entries:
+            current = stacks.describe(cfn, stack["name"])
+            if current is None:
+                found.append(Difference(self.kind, stack["name"], "not in the emulator"))
+            elif current["StackStatus"] not in stacks.COMPLETE:
+                found.append(Difference(self.kind, stack["name"], f"status {current['StackStatus']}"))
+        return found
+
+    def owned(self, cfn: Any, entries: list[dict]) -> set[str]:
+        """The physical ids of the stacks' resources: theirs, not objects added by hand."""
+        ids = {r["PhysicalResourceId"] for s in entries if stacks.describe(cfn, s["name"]) is not None
+               for page in cfn.get_paginator("list_stack_resources").paginate(StackName=s["name"])
+               for r in page["StackResourceSummaries"] if r.get("PhysicalResourceId")}
+        # A task definition's is its revision's ARN; drift lists families.
+        return ids | {i.split(":task-definition/", 1)[1].rsplit(":", 1)[0] for i in ids if ":task-definition/" in i}
 
     def missing(self, cfn: Any, entries: list[dict]) -> list[str]:
         return [s["name"] for s in entries if stacks.describe(cfn, s["name"]) is None]

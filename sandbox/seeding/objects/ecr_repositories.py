@@ -29,6 +29,10 @@ class EcrRepositories(ObjectType):
         export.add(self.section, repo["name"], "Repository",
                    {"Type": self.cfn_type, "Properties": {"RepositoryName": repo["name"]}})
 
+    def live_names(self, ecr) -> set[str]:
+        return {r["repositoryName"] for page in ecr.get_paginator("describe_repositories").paginate()
+                for r in page["repositories"]}
+
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         """Creates the repositories and pushes each one's local image into it."""
         ecr = seeding.clients[self.service]

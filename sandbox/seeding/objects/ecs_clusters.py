@@ -36,6 +36,10 @@ class EcsClusters(ObjectType):
         export.add(self.section, cluster["name"], "Cluster",
                    {"Type": self.cfn_type, "Properties": {"ClusterName": cluster["name"]}})
 
+    def live_names(self, ecs: Any) -> set[str]:
+        arns = [a for page in ecs.get_paginator("list_clusters").paginate() for a in page["clusterArns"]]
+        return {a.rsplit("/", 1)[-1] for a in arns}
+
     def missing(self, ecs: Any, entries: list[dict]) -> list[str]:
         names = [c["name"] for c in entries]
         if not names:

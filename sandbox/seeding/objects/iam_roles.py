@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sandbox.seeding.checker import found
-from sandbox.seeding.objects.base import Checks, ObjectType, Seeding, error_code
+from sandbox.seeding.objects.base import Checks, Difference, ObjectType, Seeding, error_code
 from sandbox.seeding.policy_documents import check_policy_document, decoded
 
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -122,9 +122,86 @@ class IamRoles(ObjectType):
                                       for name, document in role["policies"].items()]
         export.add(self.section, role["name"], "Role", {"Type": self.cfn_type, "Properties": properties})
 
+    def drift(self, seeding: Seeding, entries: list[dict]) -> list[Difference]:
+        iam, config = seeding.clients[self.service], seeding.config
+        found: list[Difference] = []
+        for role in entries:
+            name = role["name"]
+
+            def differs(what: str) -> None:
+                found.append(Difference(self.kind, name, what))
+            try:
+                current = iam.get_role(RoleName=name)["Role"]
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+                differs("not in the emulator")
+                continue
+            # Service-account trust depends on the cluster's issuer: compared are the other statements.
+            want = config.expand(trust_policy(role, config.account_id, "https://issuer"), registry="")
+            for change in statement_changes(_not_web_identity(want), _not_web_identity(
+                    decoded(current.get("AssumeRolePolicyDocument")))):
+                differs(f"trust policy: {change}")
+            desired = {k: config.expand(v, registry="") for k, v in (role.get("policies") or {}).items()}
+            live = set(iam.list_role_policies(RoleName=name)["PolicyNames"])
+            for policy in sorted(set(desired) - live):
+                differs(f"inline policy {policy}: not in the emulator")
+            for policy in sorted(live - set(desired)):
+                document = decoded(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
+                differs(f"inline policy {policy}: added, not in sandbox.yaml: "
+                        + "; ".join(describe_statement(s) for s in statements(document)))
+            for policy in sorted(live & set(desired)):
+                document = decoded(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
+                for change in statement_changes(desired[policy], document):
+                    differs(f"inline policy {policy}: {change}")
+            for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                differs(f"managed policy {attached['PolicyArn']} attached, not in sandbox.yaml")
+        return found
+
+    def live_names(self, iam: Any) -> set[str]:
+        return {r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]}
+
     def missing(self, iam: Any, entries: list[dict]) -> list[str]:
         roles = {r["RoleName"] for r in iam.list_roles()["Roles"]}
         return [r["name"] for r in entries if r["name"] not in roles]
+
+
+def statements(document: Any) -> list[dict]:
+    """A policy document's statements, each with Action/Resource (and their Not forms) as sorted lists,
+    so two writings of one statement compare equal."""
+    found = (document or {}).get("Statement", []) if isinstance(document, dict) else []
+    found = [found] if isinstance(found, dict) else found
+    return [{k: sorted(v) if isinstance(v, list) else [v] if k in _LISTED and isinstance(v, str) else v
+             for k, v in s.items() if k != "Sid"} for s in found if isinstance(s, dict)]
+
+
+_LISTED = {"Action", "NotAction", "Resource", "NotResource"}
+
+
+def describe_statement(statement: dict) -> str:
+    """A statement in one line: "Allow s3:DeleteObject on arn:aws:s3:::data/*"."""
+    actions = statement.get("Action") or [f"all but {a}" for a in statement.get("NotAction", [])]
+    resources = statement.get("Resource") or [f"all but {r}" for r in statement.get("NotResource", [])]
+    text = f"{statement.get('Effect', '?')} {', '.join(map(str, actions))} on {', '.join(map(str, resources))}"
+    principal = statement.get("Principal")
+    if principal:
+        text += f" for {json.dumps(principal, sort_keys=True)}"
+    if statement.get("Condition"):
+        text += f" if {json.dumps(statement['Condition'], sort_keys=True)}"
+    return text
+
+
+def statement_changes(desired: Any, live: Any) -> list[str]:
+    """The statements the live document has that the desired one has not ("added"), and the other way."""
+    want, have = statements(desired), statements(live)
+    key = lambda s: json.dumps(s, sort_keys=True)  # noqa: E731
+    wanted, had = {key(s) for s in want}, {key(s) for s in have}
+    return ([f"statement added: {describe_statement(s)}" for s in have if key(s) not in wanted]
+            + [f"statement missing: {describe_statement(s)}" for s in want if key(s) not in had])
+
+
+def _not_web_identity(document: dict) -> dict:
+    return {"Statement": [s for s in statements(document) if s.get("Action") != ["sts:AssumeRoleWithWebIdentity"]]}
 
 
 def oidc_host(issuer: str) -> str:

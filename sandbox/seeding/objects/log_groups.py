@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from sandbox.seeding.checker import found
-from sandbox.seeding.objects.base import Checks, ObjectType, Seeding
+from sandbox.seeding.objects.base import Checks, Difference, ObjectType, Seeding
 
 _LOG_GROUP = re.compile(r"^[\w\-./#]{1,512}$")
 RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
@@ -32,6 +32,24 @@ class LogGroups(ObjectType):
         if group.get("retention_days"):
             properties["RetentionInDays"] = group["retention_days"]
         export.add(self.section, group["name"], "LogGroup", {"Type": self.cfn_type, "Properties": properties})
+
+    def drift(self, seeding: Seeding, entries: list[dict]) -> list[Difference]:
+        logs = seeding.clients[self.service]
+        live = {g["logGroupName"]: g for page in logs.get_paginator("describe_log_groups").paginate()
+                for g in page["logGroups"]}
+        found = []
+        for group in entries:
+            current = live.get(group["name"])
+            if current is None:
+                found.append(Difference(self.kind, group["name"], "not in the emulator"))
+            elif group.get("retention_days") and current.get("retentionInDays") != group["retention_days"]:
+                found.append(Difference(self.kind, group["name"], f"retention {current.get('retentionInDays')} "
+                                                                  f"days, sandbox.yaml says {group['retention_days']}"))
+        return found
+
+    def live_names(self, logs) -> set[str]:
+        return {g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate()
+                for g in page["logGroups"]}
 
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         logs = seeding.clients[self.service]

@@ -86,6 +86,9 @@ class S3Buckets(ObjectType):
         export.add(self.section, bucket["name"], "Bucket",
                    {"Type": self.cfn_type, "Properties": {"BucketName": bucket["name"]}})
 
+    def live_names(self, s3: Any) -> set[str]:
+        return {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
     def missing(self, s3: Any, entries: list[dict]) -> list[str]:
         buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         return [b["name"] for b in entries if b["name"] not in buckets]

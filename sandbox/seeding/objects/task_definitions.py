@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from sandbox.core.ecs_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
                                     host_access, parse_cpu, parse_memory, register_refusals)
 from sandbox.seeding.checker import Checker, found, shown
-from sandbox.seeding.objects.base import Checks, ObjectType, Seeding, error_code
+from sandbox.seeding.objects.base import Checks, Difference, ObjectType, Seeding, error_code
 
 _FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
@@ -53,6 +53,31 @@ class TaskDefinitions(ObjectType):
         request = {**td, "containerDefinitions": [{"essential": True, **cd} for cd in td["containerDefinitions"]]}
         export.add(self.section, td["family"], "TaskDefinition", {
             "Type": self.cfn_type, "Properties": cfn_properties(request, _register_task_definition_shape(), export)})
+
+    def drift(self, seeding: Seeding, entries: list[dict]) -> list[Difference]:
+        """A family whose latest revision is not sandbox.yaml's definition: registered since (by a DAG, by
+        hand), with the fields where it differs."""
+        ecs, config = seeding.clients[self.service], seeding.config
+        found = []
+        for td in entries:
+            family, desired = td["family"], config.expand(td, seeding.registry)
+            active = [arn for arn in ecs.list_task_definitions(familyPrefix=family, status="ACTIVE", sort="DESC")[
+                "taskDefinitionArns"] if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family]
+            if not active:
+                found.append(Difference(self.kind, family, "not in the emulator"))
+                continue
+            latest = ecs.describe_task_definition(taskDefinition=active[0])["taskDefinition"]
+            if contains(latest, desired):
+                continue
+            fields = differing_fields(latest, desired)
+            found.append(Difference(self.kind, family, f"revision {latest['revision']} (the latest) differs from "
+                                                       f"sandbox.yaml in {', '.join(fields[:6])}"
+                                                       f"{', ...' if len(fields) > 6 else ''}"))
+        return found
+
+    def live_names(self, ecs: Any) -> set[str]:
+        return {f for page in ecs.get_paginator("list_task_definition_families").paginate(status="ACTIVE")
+                for f in page["families"]}
 
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         ecs, config = seeding.clients[self.service], seeding.config
@@ -100,6 +125,15 @@ def cfn_properties(value: Any, shape: Any, export, name: str = "") -> Any:
     if name == "image":
         return export.image(value)
     return export.sub(value)
+
+
+def differing_fields(actual: Any, desired: Any, where: str = "") -> list[str]:
+    """The paths of the fields the config sets that `actual` does not hold as set (see contains)."""
+    if isinstance(desired, dict) and isinstance(actual, dict):
+        return [p for k, v in desired.items() for p in differing_fields(actual.get(k), v, f"{where}.{k}".lstrip("."))]
+    if isinstance(desired, list) and isinstance(actual, list) and len(actual) == len(desired):
+        return [p for i, (a, d) in enumerate(zip(actual, desired)) for p in differing_fields(a, d, f"{where}[{i}]")]
+    return [] if contains(actual, desired) else [where or "(the whole definition)"]
 
 
 def contains(actual: Any, desired: Any) -> bool:
