@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-projects", action="store_true", help="do not time project switches and rebuilds")
     parser.add_argument("--skip-versions", action="store_true",
                         help="do not time the first make up of examples/genomics on each MWAA version CI covers")
+    parser.add_argument("--only-versions", action="store_true",
+                        help="measure only examples/genomics' first make up and genomics_qc on each version")
     parser.add_argument("--sampler-runs", type=int, default=3,
                         help="runs of each with/without-sampler measurement (0: skip it)")
     parser.add_argument("--only-sampler", action="store_true",
@@ -105,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_sampler:
         stack.up(settings)
         sampler_cost(settings, AirflowClient(settings.airflow_url, *settings.admin), results, args.sampler_runs)
+        write_results(results)
+        return 0
+    if args.only_versions:
+        time_versions(results)
         write_results(results)
         return 0
     stack.down(settings)
