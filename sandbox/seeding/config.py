@@ -127,6 +127,8 @@ def validate_config(raw: Any, path: Path) -> SeedConfig:
         object_type.check(checks, entries)
         c.unique(entries, object_type.key, object_type.where)
         checks.checked[object_type.section] = entries
+    for object_type in REGISTRY:
+        object_type.check_references(checks, checks.checked[object_type.section])
     role_names = checks.names("iam_roles")
     airflow_role = aws.get("airflow_role")
     if airflow_role is not None and c.text(airflow_role, "aws.airflow_role", ROLE_NAME, "a role name from "

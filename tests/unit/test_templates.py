@@ -126,3 +126,21 @@ def test_without_the_stack_its_roles_are_unknown(genomics):
                for p in found)
     assert any(p.startswith("sandbox.yaml: kubernetes.aws_role.role: role 'genomics-qc-task' is not in "
                             "aws.iam_roles or a stack's template") for p in found)
+
+
+def test_a_templates_task_definition_logging_to_a_group_nobody_creates_is_refused(genomics, tmp_path):
+    template = (GENOMICS / "infra" / "genomics.cfn.yaml").read_text().replace(
+        "awslogs-group: !Ref LogGroup", "awslogs-group: /ecs/nowhere")
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "genomics.cfn.yaml").write_text(template)
+    (tmp_path / "images" / "qc").mkdir(parents=True)
+    (tmp_path / "images" / "qc" / "Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(ConfigError) as exc:
+        validate_config(genomics, tmp_path / "sandbox.yaml")
+    assert exc.value.problems == [
+        "sandbox.yaml: aws.stacks[0].template (infra/genomics.cfn.yaml): Resources.QcTaskDefinition.Properties."
+        "ContainerDefinitions[0].LogConfiguration.Options.awslogs-group: '/ecs/nowhere' is not seeded; add it to "
+        "aws.log_groups or the template (ECS does not create it unless awslogs-create-group is set and the "
+        "execution role may)"]
+    genomics["aws"]["log_groups"] = [{"name": "/ecs/nowhere"}]
+    validate_config(genomics, tmp_path / "sandbox.yaml")

@@ -87,6 +87,9 @@ class ObjectType:
     def check_entry(self, checks: Checks, entry: dict, where: str) -> None:
         raise NotImplementedError
 
+    def check_references(self, checks: Checks, entries: list) -> None:
+        """Run once every section is checked: what the entries name of sections after this one."""
+
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         raise NotImplementedError
 

@@ -75,6 +75,36 @@ class CfnStacks(ObjectType):
                                                        f"(it has: {', '.join(repositories) or 'none'})")
             check_declared(c, image, f"{where}.images.{logical_id}", checks.images)
 
+    def check_references(self, checks: Checks, entries: list) -> None:
+        """A template's task definitions log to groups that exist, as sandbox.yaml's must: a literal
+        awslogs-group names a log group of a template or of aws.log_groups (ECS creates none unless
+        awslogs-create-group is set and the execution role may)."""
+        groups = checks.names("log_groups")
+        for i, stack in enumerate(entries):
+            path = stack.get("template") if isinstance(stack, dict) else None
+            if not isinstance(path, str) or not is_file(checks.path.parent / path):
+                continue  # reported above
+            try:
+                resources = templates.read_template(checks.path.parent / path).get("Resources")
+            except ValueError:
+                continue
+            for logical_id, resource in (resources if isinstance(resources, dict) else {}).items():
+                if not (isinstance(resource, dict) and resource.get("Type") == "AWS::ECS::TaskDefinition"):
+                    continue
+                containers = (resource.get("Properties") or {}).get("ContainerDefinitions") or []
+                for j, container in enumerate(containers if isinstance(containers, list) else []):
+                    log = container.get("LogConfiguration") if isinstance(container, dict) else None
+                    options = (log.get("Options") or {}) if isinstance(log, dict) else {}
+                    group = options.get("awslogs-group") if isinstance(options, dict) else None
+                    create = str(options.get("awslogs-create-group", "")).lower() == "true" \
+                        if isinstance(options, dict) else False
+                    if isinstance(group, str) and group not in groups and not create:
+                        checks.c.fail(f"{self.where}[{i}].template ({path})",
+                                      f"Resources.{logical_id}.Properties.ContainerDefinitions[{j}].LogConfiguration."
+                                      f"Options.awslogs-group: {group!r} is not seeded; add it to aws.log_groups or "
+                                      "the template (ECS does not create it unless awslogs-create-group is set and "
+                                      "the execution role may)")
+
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         cfn, config = seeding.clients[self.service], seeding.config
         provider = stacks_oidc_provider(seeding.oidc_issuer)
