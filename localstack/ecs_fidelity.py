@@ -1198,14 +1198,11 @@ def host_access_refusal(found):
             "root on this machine).")
 
 
-# Images ECR serves: an account's registry on AWS, and the emulator's own as the sandbox pushes to it.
-_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
-
-
 def is_ecr_image(image):
+    """Images ECR serves: an account's registry on AWS, and the emulator's own as the sandbox pushes to it."""
     host = image.split("/", 1)[0] if "/" in image else ""
     own = os.environ.get("SANDBOX_ECR_REGISTRY", "localhost:4566")
-    return bool(_ECR_HOST.match(host)) or host == own
+    return bool(ecs_rules.ECR_HOST.match(host)) or host == own
 
 
 def registration_refusal(data):

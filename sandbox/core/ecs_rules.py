@@ -256,6 +256,8 @@ AWSLOGS_OPTIONS = frozenset({
     "awslogs-multiline-pattern", "awslogs-endpoint", "awslogs-credentials-endpoint", "awslogs-format",
     "awslogs-force-flush-interval-seconds", "awslogs-max-buffered-events", "mode", "max-buffer-size", "tag"})
 FARGATE_LOG_DRIVERS = ("awslogs", "splunk", "awsfirelens")
+# An account's ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com).
+ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 # A container that others wait for to exit cannot also be one whose exit stops the task.
 EXIT_CONDITIONS = {"SUCCESS", "COMPLETE"}
 

@@ -21,7 +21,7 @@ def differences(settings: Settings) -> tuple[str, list[Difference]]:
     clients = aws_clients(settings.aws_endpoint, config.region, settings.root_keys)
     seeding = Seeding(config, clients, report=lambda *_: None,
                       registry=f"localhost:{urlparse(settings.aws_endpoint).port or 4566}")
-    stacks_type = REGISTRY[0]
+    stacks_type = next(t for t in REGISTRY if t.section == "stacks")
     owned = stacks_type.owned(clients[stacks_type.service], config.aws[stacks_type.section])
     found: list[Difference] = []
     for object_type in REGISTRY:

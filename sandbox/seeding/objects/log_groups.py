@@ -34,9 +34,7 @@ class LogGroups(ObjectType):
         export.add(self.section, group["name"], "LogGroup", {"Type": self.cfn_type, "Properties": properties})
 
     def drift(self, seeding: Seeding, entries: list[dict]) -> list[Difference]:
-        logs = seeding.clients[self.service]
-        live = {g["logGroupName"]: g for page in logs.get_paginator("describe_log_groups").paginate()
-                for g in page["logGroups"]}
+        live = _live_groups(seeding.clients[self.service])
         found = []
         for group in entries:
             current = live.get(group["name"])
@@ -48,8 +46,7 @@ class LogGroups(ObjectType):
         return found
 
     def live_names(self, logs) -> set[str]:
-        return {g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate()
-                for g in page["logGroups"]}
+        return set(_live_groups(logs))
 
     def seed(self, seeding: Seeding, entries: list[dict]) -> None:
         logs = seeding.clients[self.service]
@@ -66,3 +63,8 @@ class LogGroups(ObjectType):
                 logs.put_retention_policy(logGroupName=name, retentionInDays=retention)
                 outcome = "updated" if outcome == "unchanged" else outcome
             seeding.report(self.kind, name, outcome)
+
+
+def _live_groups(logs) -> dict[str, dict]:
+    return {g["logGroupName"]: g for page in logs.get_paginator("describe_log_groups").paginate()
+            for g in page["logGroups"]}

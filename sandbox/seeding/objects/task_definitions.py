@@ -11,13 +11,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sandbox.core.ecs_rules import (FARGATE_SIZES, HOST_ACCESS_SETTING, allows_host_access, fargate_refusals,
-                                    host_access, parse_cpu, parse_memory, register_refusals)
+                                    ECR_HOST, host_access, parse_cpu, parse_memory, register_refusals)
 from sandbox.seeding.checker import Checker, found, shown
 from sandbox.seeding.objects.base import Checks, Difference, ObjectType, Seeding, error_code
 
 _FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\{account_id\}|\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
-_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 # What to do about an ECS refusal, by the start of its message.
 _HINTS = (
     ("Fargate requires task definition to have execution role ARN to support log driver",
@@ -31,7 +30,7 @@ _HINTS = (
 
 
 def _pulled_from_ecr(image: str) -> bool:
-    return image.startswith("{registry}/") or bool(_ECR_HOST.match(image))
+    return image.startswith("{registry}/") or bool(ECR_HOST.match(image.split("/", 1)[0]))
 
 
 class TaskDefinitions(ObjectType):
