@@ -44,6 +44,7 @@ CONTRACT = {
         "_start_task_worker": "(task, td, container_overrides, docker_client)",
         "_start_awslogs_forwarder": "(container, cdef, task_id)",
         "_maybe_mark_stopped": "(task, docker_client=None)",
+        "_watch_task_lifecycle": "(task, docker_client, account_id, region)",
         "_mark_task_stopped": "(task_arn, task, reason, stop_code, exit_code=None)",
         "_cleanup_task_resources": "(task, docker_client, extra_container=None)",
         "_stop_task": "(data)",
@@ -61,6 +62,7 @@ CONTRACT = {
         "_awslogs_config": "(cdef, task_id, container_id)",
         "_bump_task_version": "(task)",
         "_cluster_name_from_arn": "(arn)",
+        "_schedule_service_deployment_completion": "(cluster_name, svc_key, account_id, region, healthy_task=None)",
         "_container_override_for": "(container_overrides, container_name)",
         "_ensure_awslogs_stream": "(config)",
         "_get_docker": "()",
@@ -175,6 +177,11 @@ CONTRACT = {
     },
     "ministack.services.ecr": {
         "_images.all_items": "()",
+    },
+    # durability fingerprints CloudWatch's state by the sizes of these (each a scoped dict's _data).
+    "ministack.services.cloudwatch": {
+        f"{name}._data": "dict" for name in ("_metrics", "_alarms", "_composite_alarms", "_composite_triggers",
+                                             "_alarm_history", "_dashboards", "_resource_tags")
     },
     # cfn_fidelity: a template's task definition registered through (patched) RegisterTaskDefinition.
     "ministack.services.cloudformation": {

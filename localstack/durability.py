@@ -26,11 +26,17 @@ SAVE_EVERY_SECONDS = float(os.environ.get("STATE_SAVE_SECONDS", "3"))
 RESTART_REASON = ("The AWS emulator restarted while this task ran; its containers were stopped "
                   "(the sandbox cannot adopt them again). Run the task again.")
 RESTART_STOP_CODE = "TerminationNotice"
-# ECR's state holds the image layers: fingerprinted by what they are, not serialised to find out.
-_FINGERPRINTED = {"ecr"}
+# CloudWatch's state holds Container Insights' per-second metrics (the metrics service puts them):
+# megabytes after a few fan-outs. Copying and serialising all of it every few seconds to learn whether
+# it changed cost the emulator more CPU than a fan-out's ECS calls, so it is written at most this
+# often; a crash loses at most that much of the metrics (the metrics service keeps its own).
+SLOW_SAVE_SECONDS = {"cloudwatch": float(os.environ.get("METRICS_STATE_SAVE_SECONDS", "30"))}
+_CLOUDWATCH_SMALL = ("_alarms", "_composite_alarms", "_composite_triggers", "_alarm_history", "_dashboards",
+                     "_resource_tags")
 
 _original = {}
 _written = {}        # service -> digest of the state last written
+_written_at = {}     # service -> time.monotonic() it was last written
 _saver = None
 
 
@@ -63,13 +69,29 @@ def _ecr_fingerprint(module):
                                       for k, v in items)).encode()).hexdigest()
 
 
-def save_changed(services, save_state, encode):
-    """Write each service's state whose digest changed since it was last written. Returns the names."""
+def _cloudwatch_fingerprint(module):
+    """Metric points are appended and evicted, never edited: their count says whether they changed."""
+    metrics = getattr(getattr(module, "_metrics", None), "_data", {})
+    small = {name: getattr(getattr(module, name, None), "_data", None) for name in _CLOUDWATCH_SMALL}
+    return hashlib.sha256(repr((len(metrics), sum(len(points) for points in metrics.values()),
+                                json.dumps(small, sort_keys=True, default=str))).encode()).hexdigest()
+
+
+# States fingerprinted by what they are, not serialised to find out whether they changed.
+_FINGERPRINTS = {"ecr": _ecr_fingerprint, "cloudwatch": _cloudwatch_fingerprint}
+
+
+def save_changed(services, save_state, encode, now=None):
+    """Write each service's state whose digest changed since it was last written (a service of
+    SLOW_SAVE_SECONDS not sooner than that after its last write). Returns the names."""
+    now = time.monotonic() if now is None else now
     saved = []
     for name, get_state in services.items():
         try:
-            if name in _FINGERPRINTED:
-                digest = _ecr_fingerprint(sys.modules.get(f"ministack.services.{name}"))
+            if now - _written_at.get(name, float("-inf")) < SLOW_SAVE_SECONDS.get(name, 0):
+                continue
+            if name in _FINGERPRINTS:
+                digest = _FINGERPRINTS[name](sys.modules.get(f"ministack.services.{name}"))
                 if _written.get(name) == digest:
                     continue
                 state = get_state()
@@ -81,7 +103,7 @@ def save_changed(services, save_state, encode):
                 if _written.get(name) == digest:
                     continue
             save_state(name, state)
-            _written[name] = digest
+            _written[name], _written_at[name] = digest, now
             saved.append(name)
         except Exception as exc:   # one service's failure must not stop the others being saved
             logger.warning("durability: saving %s failed: %s", name, exc)

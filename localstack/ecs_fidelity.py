@@ -19,6 +19,9 @@ replaces the few functions of ``ministack.services.ecs`` that matter:
 - awslogs events carry the time Docker logged each line (MiniStack stamps
   them when its forwarder reads them), lines joined and split as the awslogs
   driver does; all are stored before the task reports STOPPED;
+- a running task's containers are watched through one ``docker events``
+  stream: MiniStack inspects each of them every 0.1 s, which kept dockerd
+  busier than the tasks themselves in a fan-out;
 - stdout and stderr interleave as written: each container's command runs under
   ``ecs-stdio`` (``ecs_stdio.c``, from a read-only volume), which puts its
   stderr on its stdout pipe; a command that cannot be executed fails the task
@@ -71,6 +74,10 @@ _LOG_DRAIN_SECONDS = 5
 # each batch in the order written (settled_batches).
 _LOG_SETTLE_SECONDS = 0.1
 _LOG_BATCH_SECONDS = 1.0
+# A running task's watcher inspects its containers when Docker reports one of them dying, being
+# OOM-killed or changing health, and at the latest after this long (an event missed while the
+# stream reconnects).
+_WATCH_FALLBACK_SECONDS = 2.0
 
 
 # ── Pure translation: container definition -> Docker ──────────────────────
@@ -914,6 +921,83 @@ def _complete_awslogs(task_arn, ids, cdefs, docker_client):
                 _put_awslogs_events(config, missing)
 
 
+class ContainerEvents:
+    """One ``docker events`` stream for the emulator, waking the watcher of each container it names."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiters = {}       # docker id -> threading.Event of the task watching it
+        self._thread = None
+
+    def watch(self, docker_ids, woken, docker_client):
+        with self._lock:
+            for docker_id in docker_ids:
+                self._waiters[docker_id] = woken
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, args=(docker_client,), daemon=True,
+                                                name="ecs-container-events")
+                self._thread.start()
+
+    def forget(self, docker_ids):
+        with self._lock:
+            for docker_id in docker_ids:
+                self._waiters.pop(docker_id, None)
+
+    def wake(self, event):
+        if event.get("Type") != "container":
+            return
+        with self._lock:
+            woken = self._waiters.get(event.get("id") or event.get("Actor", {}).get("ID", ""))
+        if woken is not None:
+            woken.set()
+
+    def _run(self, docker_client):
+        while True:
+            try:
+                for event in docker_client.api.events(decode=True, filters={"type": "container"}):
+                    self.wake(event)
+            except Exception as exc:  # dockerd restarted: watchers fall back to their timeout meanwhile
+                logger.warning("ECS: docker events stream ended (%s); reconnecting", exc)
+            with self._lock:  # wake everyone: an event may have been missed
+                for woken in self._waiters.values():
+                    woken.set()
+            time.sleep(1)
+
+
+_CONTAINER_EVENTS = ContainerEvents()
+
+
+def _watch_task_lifecycle(task, docker_client, account_id, region):
+    """MiniStack's watcher of a running task, woken by Docker's events instead of inspecting every
+    0.1 s; a task of a service still reports its deployment as MiniStack's does."""
+    task_arn = task["taskArn"]
+
+    def watch():
+        woken, watched = threading.Event(), set()
+        with ecs.request_scope(account_id, region):
+            try:
+                while ecs._task_is_active(task_arn, task):
+                    with _lock(task):
+                        ids = set((task.get("_fidelity_ids") or {}).values())
+                    if ids - watched:
+                        _CONTAINER_EVENTS.watch(ids - watched, woken, docker_client)
+                        watched |= ids
+                    woken.clear()  # before the inspect: an event after it wakes the next wait
+                    _maybe_mark_stopped(task, docker_client)
+                    if task.get("lastStatus") == "STOPPED":
+                        return
+                    woken.wait(_WATCH_FALLBACK_SECONDS)
+            finally:
+                _CONTAINER_EVENTS.forget(watched)
+
+    ecs.spawn_background(watch, thread_name=f"ministack-ecs-watch-{task_arn.rsplit('/', 1)[-1][:8]}")
+    group = task.get("group", "")
+    cluster_name = ecs._cluster_name_from_arn(task.get("clusterArn", ""))
+    if cluster_name and group.startswith("service:"):
+        ecs._schedule_service_deployment_completion(
+            cluster_name, f"{cluster_name}/{group.split(':', 1)[1]}", account_id, region, healthy_task=task)
+
+
 def _maybe_mark_stopped(task, docker_client=None):
     """Reflect container exits in the task, as the ECS agent does.
 
@@ -1144,7 +1228,7 @@ _REPLACED = (
     "_register_task_definition",
     "_run_task",
     "_build_run_kwargs", "_start_task_worker", "_start_awslogs_forwarder",
-    "_maybe_mark_stopped", "_mark_task_stopped", "_cleanup_task_resources",
+    "_maybe_mark_stopped", "_watch_task_lifecycle", "_mark_task_stopped", "_cleanup_task_resources",
     "_stop_task", "_forward_awslogs",
 )
 

@@ -10,6 +10,10 @@ Figures:
 - projects: `make up` over the running sandbox with nothing changed (and how many images it rebuilt),
   switching to another project (a copy of examples/genomics) and back with images cached, and
   `make up` after editing only the project's requirements.txt / only a task image's context;
+- the 64-task fan-out (import_vcf with 32 cases on ECS and 32 on Kubernetes, triggered together):
+  wall time over the case tasks' own CPU floor (their CPU-seconds / cores), CPU-seconds and peak
+  memory per sandbox component over the run (sandbox.host.usage), and each component's memory once
+  the sandbox is idle after it;
 - the metrics sampler's own cost: the machine's CPU-seconds over a minute of the idle sandbox and
   over a 32-case fan-out on each backend, with the metrics service running and stopped (runs
   interleaved), and the service's own CPU from its cgroup.
@@ -30,7 +34,7 @@ from datetime import datetime, timezone
 
 from sandbox.core.airflow_api import AirflowClient
 from sandbox.core.progress import step
-from sandbox.host import images, preflight, stack
+from sandbox.host import images, preflight, stack, usage
 from sandbox.host.docker import docker
 from sandbox.host.project import load_project, selected_project
 from sandbox.host.settings import ROOT, load_settings
@@ -38,7 +42,7 @@ from sandbox.host.settings import ROOT, load_settings
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
            "import_vcf_32_over_8": 3.0, "switch_project_s": 60, "unchanged_up_rebuilt_images": 0,
-           "sampler_overhead_pct": 5}
+           "sampler_overhead_pct": 5, "fanout_over_floor": 3.0, "idle_after_fanout_mib": 1536}
 EXAMPLE_PROJECT = ROOT / "examples" / "genomics"
 
 
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each with/without-sampler measurement (0: skip it)")
     parser.add_argument("--only-sampler", action="store_true",
                         help="measure only the sampler's cost, over the running sandbox")
+    parser.add_argument("--only-fanout", action="store_true",
+                        help="measure only the 64-task fan-out and its breakdown, over the running sandbox")
     parser.add_argument("--fanout-runs", type=int, default=3,
                         help="runs of import_vcf with 8 and with 32 cases per backend (medians are reported)")
     args = parser.parse_args(argv)
@@ -107,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_sampler:
         stack.up(settings)
         sampler_cost(settings, AirflowClient(settings.airflow_url, *settings.admin), results, args.sampler_runs)
+        write_results(results)
+        return 0
+    if args.only_fanout:
+        stack.up(settings)
+        fanout_breakdown(settings, AirflowClient(settings.airflow_url, *settings.admin), results, args.fanout_runs)
         write_results(results)
         return 0
     if args.only_versions:
@@ -148,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"import_vcf_{backend}_{cases}_s"] = statistics.median(times)
             results[f"import_vcf_{backend}_32_over_8"] = round(
                 results[f"import_vcf_{backend}_32_s"] / results[f"import_vcf_{backend}_8_s"], 2)
+        fanout_breakdown(settings, client, results, args.fanout_runs)
         if args.sampler_runs:
             sampler_cost(settings, client, results, args.sampler_runs)
     stack.remove_task_containers(settings)
@@ -159,31 +171,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def machine_cpu_seconds() -> float:
-    """CPU time every core of the machine has spent on anything but idling (/proc/stat)."""
-    with open("/proc/stat") as stat:
-        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def container_cpu_seconds(service: str) -> float | None:
     """A compose service's container's CPU time so far, from its cgroup (None if it cannot be read)."""
     from sandbox.metrics.cgroups import CgroupTree
+    tree = CgroupTree(usage.CGROUP_ROOT)
     cid = stack.compose("ps", "--quiet", service, capture=True).stdout.strip()
-    for rel in (f"docker/{cid}", f"system.slice/docker-{cid}.scope"):
-        reading = CgroupTree("/sys/fs/cgroup").read(rel) if cid else None
-        if reading is not None:
-            return reading.cpu_ns / 1e9
-    return None
+    rel = usage.container_cgroup(tree, cid) if cid else None
+    return tree.read(rel).cpu_ns / 1e9 if rel else None
 
 
 def sampler_cost(settings, client: AirflowClient, results: dict, runs: int) -> None:
     """The machine's CPU with the metrics service running and stopped, idle and during a 32-case
     fan-out per backend; the service's own CPU while it ran. Runs alternate on and off."""
     def measure(window) -> tuple[float, float | None]:
-        own0, machine0 = container_cpu_seconds("metrics"), machine_cpu_seconds()
+        own0, machine0 = container_cpu_seconds("metrics"), usage.machine_cpu_seconds()
         window()
-        own1, machine1 = container_cpu_seconds("metrics"), machine_cpu_seconds()
+        own1, machine1 = container_cpu_seconds("metrics"), usage.machine_cpu_seconds()
         return machine1 - machine0, (own1 - own0) if own0 is not None and own1 is not None else None
 
     windows = {"idle_60s": lambda: time.sleep(60)}
@@ -212,6 +215,51 @@ def sampler_cost(settings, client: AirflowClient, results: dict, runs: int) -> N
                          "sampler_own_pct": round(statistics.median(own) / on_s * 100, 1) if own else None}
     results["sampler_cost"] = figures
     results["sampler_overhead_pct"] = max(f["sampler_own_pct"] or 0 for f in figures.values())
+
+
+FANOUT_CASES = 32
+IDLE_SETTLE_S = 90  # past the executor's quiet minute, after which it ends its idle workers
+
+
+def fanout(settings, client: AirflowClient, cases: int = FANOUT_CASES) -> dict:
+    """import_vcf with `cases` cases on each backend, triggered together, metered per component.
+    Efficiency is the wall time over the floor the case tasks' own CPU sets on this machine's cores."""
+    meter = usage.UsageMeter(settings).start()
+    started = time.monotonic()
+    runs = {backend: client.trigger_dag("import_vcf", {"backend": backend, "max_cases": cases})
+            for backend in ("ecs", "k8s")}
+    for backend, run_id in runs.items():
+        state = client.wait_for_dag_run("import_vcf", run_id, timeout=1800)["state"]
+        if state != "success":
+            raise RuntimeError(f"import_vcf {backend} run {run_id} ended {state}: "
+                               f"{client.task_states('import_vcf', run_id)}")
+    wall = time.monotonic() - started
+    used = meter.stop()
+    floor = used.tasks_cpu_s() / used.cores
+    return {"wall_s": round(wall, 1), "tasks_cpu_s": round(used.tasks_cpu_s(), 1), "floor_s": round(floor, 1),
+            "over_floor": round(wall / floor, 2) if floor else None, "usage": used.as_dict(),
+            "table": used.table(f"import_vcf {cases} ECS + {cases} pod cases at once")}
+
+
+def fanout_breakdown(settings, client: AirflowClient, results: dict, runs: int) -> None:
+    """The fan-out `runs` times (the median by wall time is reported with its breakdown), then each
+    component's memory once the sandbox has been idle IDLE_SETTLE_S seconds."""
+    if stack.recorded_provider(settings) is None:
+        return  # no cluster: half the fan-out cannot run
+    measured = []
+    for i in range(max(1, runs)):
+        with step(f"Fan-out {i + 1}/{max(1, runs)}: import_vcf {FANOUT_CASES} ECS + {FANOUT_CASES} pod cases at once"):
+            measured.append(fanout(settings, client))
+    measured.sort(key=lambda m: m["wall_s"])
+    median = measured[len(measured) // 2]
+    time.sleep(IDLE_SETTLE_S)
+    idle = usage.memory_now(settings)
+    results["fanout"] = {"runs": [{k: v for k, v in m.items() if k != "table"} for m in measured],
+                         "median": {k: v for k, v in median.items() if k != "table"},
+                         "table": median["table"], "idle_mib": {k: round(v) for k, v in idle.items()},
+                         "idle_total_mib": round(sum(idle.values()))}
+    results["fanout_over_floor"] = median["over_floor"]
+    results["idle_after_fanout_mib"] = round(sum(idle.values()))
 
 
 def image_ids(tags: list[str]) -> dict[str, str]:
@@ -304,13 +352,26 @@ def write_results(results: dict) -> None:
             rows.append((f"import_vcf {backend}, {cases} cases, median", results.get(f"import_vcf_{backend}_{cases}_s"), None))
         rows.append((f"import_vcf {backend}, 32 / 8 cases (ratio)", results.get(f"import_vcf_{backend}_32_over_8"),
                      t["import_vcf_32_over_8"]))
+    if results.get("fanout"):
+        f = results["fanout"]["median"]
+        rows.append((f"fan-out: import_vcf {FANOUT_CASES} ECS + {FANOUT_CASES} pod cases at once, wall (median)",
+                     f["wall_s"], None))
+        rows.append(("... the case tasks' own CPU-seconds / cores (floor)", f["floor_s"], None))
+        rows.append(("... wall over floor (ratio)", f["over_floor"], t["fanout_over_floor"]))
+        rows.append(("whole sandbox idle after the fan-out (MiB)", results["idle_after_fanout_mib"],
+                     t["idle_after_fanout_mib"]))
     for name, f in (results.get("sampler_cost") or {}).items():
         rows.append((f"sampler's own CPU during {name} (% of the machine's)", f["sampler_own_pct"],
                      t["sampler_overhead_pct"]))
         rows.append((f"machine CPU during {name}, sampler on vs off (% more)", f["machine_overhead_pct"], None))
-    table = ["| measure | seconds | target |", "|---|---:|---:|"]
+    table = ["| measure | figure | target |", "|---|---:|---:|"]
     table += [f"| {name} | {'-' if v is None else v} | {'-' if tgt is None else f'<= {tgt}'} |"
               for name, v, tgt in rows]
+    if results.get("fanout"):
+        idle = results["fanout"]["idle_mib"]
+        table += ["", *results["fanout"]["table"], "", "Idle after the fan-out:",
+                  "| component | MiB |", "|---|---:|"]
+        table += [f"| {name} | {idle[name]} |" for name in sorted(idle, key=lambda n: -idle[n])]
     (RESULTS / "latest.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
     print(f"\nwritten: {RESULTS / (stamp + '.json')}; the sandbox is left running")

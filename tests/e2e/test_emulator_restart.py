@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from sandbox.core.airflow_api import AirflowApiError
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.host import stack
 from sandbox.host.docker import docker
@@ -15,6 +16,7 @@ from sandbox.host.docker import docker
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 RESTART_REASON = "The AWS emulator restarted while this task ran"
+TRIGGER_POLLED = "Status of the task is"  # the ECS trigger's line after each DescribeTasks
 
 
 def emulator_container() -> str:
@@ -36,6 +38,19 @@ def test_a_crash_of_the_emulator_keeps_its_state_and_ends_running_tasks(airflow_
             raise NotYet(f"{len(tasks)} task(s) started")
         return [t["taskArn"] for t in tasks]
     arns = wait_until(running_tasks, timeout=120, interval=1, what="both ECS tasks of poc_ecs_operator running")
+
+    # The deferred task's trigger creates its AWS clients when it starts, and a trigger started while
+    # the emulator is down fails on Airflow's credentials ("Could not connect to the endpoint URL"),
+    # not on the crash this test is about: the kill waits for the trigger's first poll.
+    def trigger_polling() -> bool:
+        try:
+            log = airflow_api.task_log("poc_ecs_operator", run_id, "count_deferrable")
+        except AirflowApiError as exc:  # 404 until the task instance has its first try
+            raise NotYet(str(exc)) from exc
+        if TRIGGER_POLLED not in log:
+            raise NotYet("count_deferrable's trigger has not polled ECS yet")
+        return True
+    wait_until(trigger_polling, timeout=60, interval=1, what="count_deferrable's trigger polling ECS")
     time.sleep(4)  # the saver writes every 3 s: the running tasks are on the volume
 
     container = emulator_container()

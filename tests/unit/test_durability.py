@@ -64,3 +64,33 @@ def test_sts_sessions_are_written_before_the_caller_gets_them(monkeypatch):
     monkeypatch.setattr(durability, "_saver", object())
     durability._register_session("ASIA2", {})
     assert events == [("issued", "ASIA1"), ("issued", "ASIA2"), ("saved", {"sts"})]
+
+
+def test_a_slow_service_is_written_at_most_every_so_often(monkeypatch):
+    monkeypatch.setattr(durability, "_written", {})
+    monkeypatch.setattr(durability, "_written_at", {})
+    monkeypatch.setattr(durability, "SLOW_SAVE_SECONDS", {"big": 30})
+    state = {"big": {"points": [1]}, "small": {"x": [1]}}
+    services = {name: (lambda name=name: state[name]) for name in state}
+    save = lambda name, data: None  # noqa: E731
+    assert durability.save_changed(services, save, str, now=100) == ["big", "small"]
+    state["big"]["points"].append(2)
+    state["small"]["x"].append(2)
+    assert durability.save_changed(services, save, str, now=110) == ["small"]
+    assert durability.save_changed(services, save, str, now=131) == ["big"]
+
+
+def test_cloudwatch_is_fingerprinted_by_its_sizes_not_serialised():
+    class Scoped:
+        def __init__(self, data):
+            self._data = data
+
+    class CloudWatch:
+        _metrics = Scoped({("000000000000", "us-east-1", "k"): [{"Value": 1}]})
+        _alarms = Scoped({})
+
+    before = durability._cloudwatch_fingerprint(CloudWatch)
+    CloudWatch._metrics._data[("000000000000", "us-east-1", "k")].append({"Value": 2})
+    after = durability._cloudwatch_fingerprint(CloudWatch)
+    CloudWatch._alarms._data["a"] = {"StateValue": "ALARM"}
+    assert len({before, after, durability._cloudwatch_fingerprint(CloudWatch)}) == 3

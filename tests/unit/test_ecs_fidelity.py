@@ -780,3 +780,27 @@ def test_under_ecs_stdio_the_log_is_stdout_alone_and_the_report_no_event(minista
 
     assert [m for _, m in ministack_logs.stored()] == ["one", "two"]
     assert [(params["stdout"], params["stderr"]) for _, params in api.asked + docker.api.asked] == [(1, 0), (1, 0)]
+
+
+def test_a_docker_event_wakes_only_the_watcher_of_that_container():
+    import threading
+
+    hold = threading.Event()
+
+    class Api:
+        def events(self, decode, filters):
+            assert filters == {"type": "container"}
+            yield {"Type": "container", "Action": "die", "id": "aaa"}
+            yield {"Type": "network", "Action": "disconnect", "id": "bbb"}
+            hold.wait()  # the stream stays open
+
+    events = fidelity.ContainerEvents()
+    a, b = threading.Event(), threading.Event()
+    with events._lock:  # registered before the stream starts, so its first event finds them
+        events._waiters.update({"bbb": b})
+    events.watch(["aaa"], a, types.SimpleNamespace(api=Api()))
+    assert a.wait(5)
+    assert not b.is_set()
+    events.forget(["aaa", "bbb"])
+    events.wake({"Type": "container", "id": "aaa"})  # forgotten: nobody to wake, no error
+    hold.set()

@@ -63,3 +63,14 @@ def test_success_of_the_same_try_of_a_resumed_task_is_the_deferring_exit(executo
 ])
 def test_other_reports_reach_the_scheduler(executor_module, event, ti_state, ti_try, next_method):
     assert not executor_module.is_stale_defer_exit(event, 1, ti_state, ti_try, next_method)
+
+
+def test_idle_workers_are_ended_only_after_a_quiet_minute(executor_module):
+    surplus = executor_module.surplus_workers
+    keep, quiet = executor_module.KEEP_WORKERS, executor_module.IDLE_SECONDS
+    assert surplus(32, True, 100.0, 1000.0) == (0, None)            # busy: the clock restarts
+    assert surplus(32, False, None, 1000.0) == (0, 1000.0)          # idle from now
+    assert surplus(32, False, 1000.0, 1000.0 + quiet - 1) == (0, 1000.0)
+    assert surplus(32, False, 1000.0, 1000.0 + quiet) == (32 - keep, 1000.0)
+    assert surplus(keep, False, 1000.0, 5000.0) == (0, 1000.0)      # nothing beyond the kept ones
+    assert surplus(32, False, float("inf"), 9999.0) == (0, float("inf"))  # ended once per quiet spell
