@@ -166,6 +166,9 @@ def apply():
         return
     _original["ecs._restore_state"] = ecs._restore_state
     ecs._restore_state = _restore_ecs_state
+    if SAVE_EVERY_SECONDS <= 0:  # AWS_STATE_SAVE_SECONDS=0: written at a clean stop only, as MiniStack does
+        logger.info("durability: state is written only when the emulator stops (STATE_SAVE_SECONDS=0)")
+        return
     _original["app._load_persisted_state"] = app._load_persisted_state
     app._load_persisted_state = _load_persisted_state
     _original["sts.register_session"] = sts.register_session

@@ -13,7 +13,8 @@ Figures:
 - the 64-task fan-out (import_vcf with 32 cases on ECS and 32 on Kubernetes, triggered together):
   wall time over the case tasks' own CPU floor (their CPU-seconds / cores), CPU-seconds and peak
   memory per sandbox component over the run (sandbox.host.usage), and each component's memory once
-  the sandbox is idle after it;
+  the sandbox is idle after it; and the price of fidelity: the same fan-out with IAM enforced and
+  the emulator's state written every few seconds (the defaults) against both off, runs alternating;
 - the metrics sampler's own cost: the machine's CPU-seconds over a minute of the idle sandbox and
   over a 32-case fan-out on each backend, with the metrics service running and stopped (runs
   interleaved), and the service's own CPU from its cgroup.
@@ -42,7 +43,8 @@ from sandbox.host.settings import ROOT, load_settings
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
            "import_vcf_32_over_8": 3.0, "switch_project_s": 60, "unchanged_up_rebuilt_images": 0,
-           "sampler_overhead_pct": 5, "fanout_over_floor": 3.0, "idle_after_fanout_mib": 1536}
+           "sampler_overhead_pct": 5, "fanout_over_floor": 3.0, "idle_after_fanout_mib": 1536,
+           "fidelity_price_pct": 15}
 EXAMPLE_PROJECT = ROOT / "examples" / "genomics"
 
 
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure only the sampler's cost, over the running sandbox")
     parser.add_argument("--only-fanout", action="store_true",
                         help="measure only the 64-task fan-out and its breakdown, over the running sandbox")
+    parser.add_argument("--only-fidelity", action="store_true",
+                        help="measure only the fan-out with IAM and durable state on against both off")
     parser.add_argument("--fanout-runs", type=int, default=3,
                         help="runs of import_vcf with 8 and with 32 cases per backend (medians are reported)")
     args = parser.parse_args(argv)
@@ -115,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
         sampler_cost(settings, AirflowClient(settings.airflow_url, *settings.admin), results, args.sampler_runs)
         write_results(results)
         return 0
-    if args.only_fanout:
+    if args.only_fanout or args.only_fidelity:
         stack.up(settings)
-        fanout_breakdown(settings, AirflowClient(settings.airflow_url, *settings.admin), results, args.fanout_runs)
+        client = AirflowClient(settings.airflow_url, *settings.admin)
+        if args.only_fanout:
+            fanout_breakdown(settings, client, results, args.fanout_runs)
+        if args.only_fidelity:
+            fidelity_price(client, results, args.fanout_runs)
         write_results(results)
         return 0
     if args.only_versions:
@@ -160,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             results[f"import_vcf_{backend}_32_over_8"] = round(
                 results[f"import_vcf_{backend}_32_s"] / results[f"import_vcf_{backend}_8_s"], 2)
         fanout_breakdown(settings, client, results, args.fanout_runs)
+        fidelity_price(client, results, args.fanout_runs)
         if args.sampler_runs:
             sampler_cost(settings, client, results, args.sampler_runs)
     stack.remove_task_containers(settings)
@@ -262,6 +271,36 @@ def fanout_breakdown(settings, client: AirflowClient, results: dict, runs: int) 
     results["idle_after_fanout_mib"] = round(sum(idle.values()))
 
 
+FIDELITY_OFF = {"AWS_IAM_ENFORCED": "false", "AWS_STATE_SAVE_SECONDS": "0"}
+
+
+def fidelity_price(client: AirflowClient, results: dict, runs: int) -> None:
+    """The fan-out with IAM enforced and durable state (the settings as they are) against both off:
+    `make up` with FIDELITY_OFF in the environment, runs alternating, medians compared."""
+    if stack.recorded_provider(load_settings()) is None:
+        return
+    walls: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for i in range(max(1, runs)):
+            for mode in ("on", "off"):
+                for key, value in FIDELITY_OFF.items():
+                    if mode == "off":
+                        os.environ[key] = value
+                    else:
+                        os.environ.pop(key, None)
+                settings = load_settings()
+                stack.up(settings)
+                with step(f"Fidelity {mode} ({i + 1}/{max(1, runs)}): the fan-out"):
+                    walls[mode].append(fanout(settings, client)["wall_s"])
+    finally:
+        for key in FIDELITY_OFF:
+            os.environ.pop(key, None)
+        stack.up(load_settings())
+    on, off = statistics.median(walls["on"]), statistics.median(walls["off"])
+    results["fidelity"] = {"wall_s_on": walls["on"], "wall_s_off": walls["off"], "off_settings": FIDELITY_OFF}
+    results["fidelity_price_pct"] = round((on - off) / off * 100, 1)
+
+
 def image_ids(tags: list[str]) -> dict[str, str]:
     return {t: docker("image", "inspect", "--format", "{{.Id}}", t).stdout.strip() for t in tags}
 
@@ -360,6 +399,11 @@ def write_results(results: dict) -> None:
         rows.append(("... wall over floor (ratio)", f["over_floor"], t["fanout_over_floor"]))
         rows.append(("whole sandbox idle after the fan-out (MiB)", results["idle_after_fanout_mib"],
                      t["idle_after_fanout_mib"]))
+    if results.get("fidelity"):
+        f = results["fidelity"]
+        rows.append(("fan-out with IAM enforced and durable state, wall (median)", statistics.median(f["wall_s_on"]), None))
+        rows.append(("... with both off, wall (median)", statistics.median(f["wall_s_off"]), None))
+        rows.append(("... the price of fidelity (% slower)", results["fidelity_price_pct"], t["fidelity_price_pct"]))
     for name, f in (results.get("sampler_cost") or {}).items():
         rows.append((f"sampler's own CPU during {name} (% of the machine's)", f["sampler_own_pct"],
                      t["sampler_overhead_pct"]))

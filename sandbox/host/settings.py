@@ -68,6 +68,19 @@ class Settings:
         return value == "true"
 
     @property
+    def state_save_seconds(self) -> float:
+        """AWS_STATE_SAVE_SECONDS: how often the emulator writes its changed state (0: only when it stops)."""
+        raw = self.get("AWS_STATE_SAVE_SECONDS", "3").strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value < 0:
+            raise SettingsError(f".env: AWS_STATE_SAVE_SECONDS={raw!r}: expected a number of seconds, 0 or more "
+                                "(0: the state is written only when the emulator stops cleanly)")
+        return value
+
+    @property
     def root_keys(self) -> dict[str, str]:
         """The emulator's account-root key pair (boto3 keyword arguments): accepted from the host only."""
         from sandbox.core.root_keys import root_keys

@@ -73,7 +73,7 @@ def services() -> list[dict]:
 def up(settings: Settings, build: bool = True) -> float:
     """Preflight, build, start, wait healthy, bootstrap. Returns the seconds it took."""
     started = time.monotonic()
-    settings.iam_enforced  # a bad value stops us before anything changes
+    settings.iam_enforced, settings.state_save_seconds  # a bad value stops us before anything changes
     project = load_project(settings)  # a bad project or config stops us before anything changes
     config = seed_config(project)
     info(f"project: {project.name}; Airflow: {project.airflow_version()}"

@@ -5,8 +5,10 @@ Read from the host's cgroup tree, as the metrics service reads tasks (sandbox.me
 - the cluster's node container, split into its own processes (kubelet, API server, etcd, the
   runtime) and the pods under its `kubepods` cgroup;
 - the ECS tasks under `ecs/` (the emulator starts every task container there);
-- the rest of the machine: the Docker engine and its shims, the kernel, this process — the machine's
-  busy time (/proc/stat) less everything above.
+- the Docker engine's host processes (dockerd, containerd, the shims alive at the end), by their
+  own CPU time in /proc (they share the host's root cgroup with everything else);
+- the rest of the machine: runc (each container start and healthcheck), the kernel, this process —
+  the machine's busy time (/proc/stat) less everything above.
 Cumulative CPU is charged up the cgroup hierarchy, so a parent keeps what its removed children used:
 `ecs/` and `kubepods` count tasks that ended and were cleaned up inside the window.
 Memory is the working set (usage less inactive file cache), sampled every second for its peak.
@@ -27,7 +29,7 @@ ECS_TASKS = "ECS tasks"
 PODS = "pods"
 ENGINE = "Docker engine (dockerd, containerd, shims)"
 ENGINE_PROCESSES = ("dockerd", "containerd", "docker-proxy")  # and every containerd-shim*
-REST = "rest of the machine (kernel, exited shims, the bench)"
+REST = "rest of the machine (runc, the kernel, exited shims, the bench)"
 
 
 def machine_cpu_seconds() -> float:
@@ -38,7 +40,8 @@ def machine_cpu_seconds() -> float:
 
 
 def engine_cpu_seconds() -> dict[int, float]:
-    """pid -> CPU-seconds (its own and its reaped children's) of the Docker engine's host processes."""
+    """pid -> CPU-seconds of the Docker engine's host processes, their own only: a shim's reaped children
+    include the container processes, whose time their container's cgroup already counts."""
     found = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in os.scandir("/proc"):
@@ -51,7 +54,7 @@ def engine_cpu_seconds() -> dict[int, float]:
             continue
         comm, fields = raw[raw.index("(") + 1:raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
         if comm in ENGINE_PROCESSES or comm.startswith("containerd-shim"):
-            found[int(entry.name)] = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime stime
     return found
 
 

@@ -130,3 +130,12 @@ def test_iam_switch_takes_true_or_false_and_names_a_bad_value():
     assert Settings({"AWS_IAM_ENFORCED": "False"}).iam_enforced is False
     with pytest.raises(SettingsError, match="AWS_IAM_ENFORCED='yes': expected true or false"):
         Settings({"AWS_IAM_ENFORCED": "yes"}).iam_enforced
+
+
+@pytest.mark.parametrize("value", ["often", "-1"])
+def test_state_save_interval_takes_seconds_and_names_a_bad_value(value):
+    from sandbox.host.settings import Settings, SettingsError
+    assert Settings({}).state_save_seconds == 3
+    assert Settings({"AWS_STATE_SAVE_SECONDS": "0"}).state_save_seconds == 0
+    with pytest.raises(SettingsError, match=f"AWS_STATE_SAVE_SECONDS='{value}': expected a number of seconds, 0 or more"):
+        Settings({"AWS_STATE_SAVE_SECONDS": value}).state_save_seconds
