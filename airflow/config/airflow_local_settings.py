@@ -120,6 +120,8 @@ def _share_botocore_loader() -> None:
     try:
         import boto3
         import botocore.session
+        from botocore import UNSIGNED
+        from botocore.config import Config
     except ImportError:
         return
     if getattr(botocore.session.create_loader, "sandbox_shared", False):
@@ -133,10 +135,11 @@ def _share_botocore_loader() -> None:
 
     shared_loader.sandbox_shared = True
     botocore.session.create_loader = shared_loader
-    session = boto3.session.Session(region_name="us-east-1")
-    for service in WARM_AWS_SERVICES:  # creating a client reads its models, endpoints and retry rules
-        try:
-            session.client(service)
+    # Creating a client reads its models, endpoints and retry rules; unsigned, it looks for no credentials
+    # (Airflow's role may not exist yet when the scheduler starts).
+    for service in WARM_AWS_SERVICES:
+        try:  # a broken AWS config file is the tasks' to report, not the scheduler's start
+            boto3.session.Session(region_name="us-east-1").client(service, config=Config(signature_version=UNSIGNED))
         except Exception as error:
             logging.getLogger(__name__).warning("Not preloading botocore's %s model: %s", service, error)
 

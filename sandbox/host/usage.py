@@ -140,7 +140,8 @@ class UsageMeter:
         self._peak: dict[str, float] = {}
         self._last: dict[str, float] = {}
 
-    def _read(self, parts: dict[str, str]) -> dict[str, tuple[float, float]]:
+    def readings(self, parts: dict[str, str]) -> dict[str, tuple[float, float]]:
+        """Component -> (cumulative CPU-seconds, working set MiB) now; the node's without its pods'."""
         readings = {}
         for name, rel in parts.items():
             reading = self.tree.read(rel)
@@ -153,7 +154,7 @@ class UsageMeter:
         return readings
 
     def _sample(self) -> None:
-        readings = self._read(self._parts)
+        readings = self.readings(self._parts)
         for name, (cpu, mem) in readings.items():
             self._cpu0.setdefault(name, cpu)
             self._cpu1[name] = cpu
@@ -189,5 +190,4 @@ class UsageMeter:
 def memory_now(settings) -> dict[str, float]:
     """Each component's working set now, MiB (the idle figure after a run)."""
     meter = UsageMeter(settings)
-    meter._parts = components(settings, meter.tree)
-    return {name: mem for name, (_cpu, mem) in meter._read(meter._parts).items()}
+    return {name: mem for name, (_cpu, mem) in meter.readings(components(settings, meter.tree)).items()}

@@ -75,10 +75,17 @@ def test_the_executor_found_is_the_providers(local_settings):
     assert local_settings.find_executor_class_name() == provider_find_executor_class_name() is None
 
 
-def test_botocore_sessions_share_one_loader(local_settings, monkeypatch):
+def test_botocore_sessions_share_one_loader_warmed_without_credentials(local_settings, monkeypatch, caplog):
     botocore_session = pytest.importorskip("botocore.session")
-    monkeypatch.setattr(local_settings, "WARM_AWS_SERVICES", ("sts",))
+    monkeypatch.setattr(local_settings, "WARM_AWS_SERVICES", ("sts", "ecs"))
     monkeypatch.setattr(botocore_session, "create_loader", botocore_session.create_loader)
+    # as in the scheduler: credentials from an endpoint that cannot give them yet
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/v2/credentials/airflow")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
     local_settings._share_botocore_loader()
+    assert "Not preloading" not in caplog.text
     first, second = botocore_session.get_session(), botocore_session.get_session()
-    assert first.get_component("data_loader") is second.get_component("data_loader")
+    loader = first.get_component("data_loader")
+    assert loader is second.get_component("data_loader")
+    assert any("ecs" in str(key) for key in getattr(loader, "_cache", {})), "the ecs model was not loaded"
