@@ -26,6 +26,7 @@ from sandbox.metrics.cgroups import ECS_PARENT, CgroupTree
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 ECS_TASKS = "ECS tasks"
+NODE = "cluster node"  # named "cluster node (<container>)"; its pods are PODS
 PODS = "pods"
 ENGINE = "Docker engine (dockerd, containerd, shims)"
 ENGINE_PROCESSES = ("dockerd", "containerd", "docker-proxy")  # and every containerd-shim*
@@ -82,13 +83,13 @@ def components(settings, tree: CgroupTree) -> dict[str, str]:
     found: dict[str, str] = {}
     running = {svc["Service"]: svc["ID"] for svc in stack.services() if svc.get("State") == "running"}
     node = getattr(stack.recorded_provider(settings), "node", None)
-    names = {**running, **({f"cluster node ({node})": node} if node else {})}
+    names = {**running, **({f"{NODE} ({node})": node} if node else {})}
     full_ids = full_container_ids(list(names.values()))
     for name, ref in names.items():
         rel = container_cgroup(tree, full_ids[ref]) if ref in full_ids else None
         if rel:
             found[name] = rel
-            pods = [r for r in tree.node_roots() if r.startswith(rel + "/")] if name.startswith("cluster") else []
+            pods = [r for r in tree.node_roots() if r.startswith(rel + "/")] if name.startswith(NODE) else []
             if pods:
                 found[PODS] = pods[0]
     found[ECS_TASKS] = ECS_PARENT
@@ -147,7 +148,7 @@ class UsageMeter:
             reading = self.tree.read(rel)
             if reading is not None:
                 readings[name] = (reading.cpu_ns / 1e9, reading.memory_bytes / 2**20)
-        node = next((n for n in readings if n.startswith("cluster node")), None)
+        node = next((n for n in readings if n.startswith(NODE)), None)
         if node and PODS in readings:  # the node's own share: its cgroup holds the pods'
             cpu, mem = readings[node]
             readings[node] = (cpu - readings[PODS][0], max(0.0, mem - readings[PODS][1]))
