@@ -3,7 +3,23 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One finished step: when it started (monotonic), how long it took, and whether it failed."""
+
+    title: str
+    started: float
+    seconds: float
+    ok: bool
+
+
+_timings: list[Timing] = []
+_lock = threading.Lock()  # steps run in threads too (the cluster's, beside the services')
 
 
 def info(message: str) -> None:
@@ -17,6 +33,31 @@ def step(title: str):
     try:
         yield
     except BaseException:
-        print(f"    failed after {time.monotonic() - started:.1f}s: {title}", file=sys.stderr, flush=True)
+        seconds = time.monotonic() - started
+        print(f"    failed after {seconds:.1f}s: {title}", file=sys.stderr, flush=True)
+        _record(Timing(title, started, seconds, ok=False))
         raise
-    print(f"    done in {time.monotonic() - started:.1f}s", flush=True)
+    seconds = time.monotonic() - started
+    print(f"    done in {seconds:.1f}s", flush=True)
+    _record(Timing(title, started, seconds, ok=True))
+
+
+def _record(timing: Timing) -> None:
+    with _lock:
+        _timings.append(timing)
+
+
+def timings_since(started: float) -> list[Timing]:
+    """The steps that began at or after `started` (time.monotonic()), in the order they began."""
+    with _lock:
+        return sorted((t for t in _timings if t.started >= started), key=lambda t: t.started)
+
+
+def breakdown(started: float, minimum: float = 1.0) -> list[str]:
+    """Where the time since `started` went: each step of at least `minimum` seconds, with when it
+    began, so steps that ran side by side show as overlapping."""
+    lines = []
+    for t in timings_since(started):
+        if t.seconds >= minimum:
+            lines.append(f"  {t.started - started:6.1f}s  {t.seconds:6.1f}s  {t.title}{'' if t.ok else '  (failed)'}")
+    return lines

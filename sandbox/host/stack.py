@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from sandbox.core.airflow_api import AirflowClient
-from sandbox.core.progress import info, step
+from sandbox.core.progress import breakdown, info, step
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.host import images, preflight, project_requirements, provenance
 from sandbox.host.docker import DockerError, docker
@@ -82,6 +82,12 @@ def up(settings: Settings, build: bool = True) -> float:
         info(f"note: {notice}")
     preflight.preflight()
     verdict = judge_running(settings)
+    if verdict.action == "reuse":
+        stale = not_reusable(settings, config)
+        if stale is None:
+            reseed_running(settings, project, verdict)
+            return time.monotonic() - started
+        info(f"{stale}: bringing it up again")
     if verdict.action == "replace":
         info(f"{verdict.reason}: replacing it with this checkout's")
         down(settings)
@@ -120,6 +126,43 @@ def up(settings: Settings, build: bool = True) -> float:
     with step("Waiting for the project's DAG files to be parsed"):
         wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
     return time.monotonic() - started
+
+
+def not_reusable(settings: Settings, config) -> str | None:
+    """Why a running sandbox that judge_running() would reuse still needs `make up`'s full path, or
+    None: the reseeder is not running, or the cluster is not the one the last `make up` provisioned
+    (another provider is chosen now, or it was recreated or stopped under the sandbox)."""
+    reseeder = next((s for s in services() if s.get("Service") == "reseeder"), {})
+    if reseeder.get("State") != "running":
+        return "the reseeder is not running"
+    provider, _ = cluster_provider(settings)
+    wanted = provider.name if provider is not None and config.kubernetes else None
+    recorded = recorded_cluster()
+    if recorded.get("provider") != wanted:
+        return f"the cluster provider is now {wanted or 'none'} (was {recorded.get('provider') or 'none'})"
+    if wanted is None:
+        return None
+    from sandbox.core import kubeconfig as kc
+    try:
+        with kc.ApiClient(kc.load(HOST_KUBECONFIG.read_text()), timeout=5) as api:
+            status, nodes = api.get("/api/v1/nodes")
+    except Exception as exc:  # no kubeconfig, refused, TLS: a new cluster has a new CA
+        return f"the {wanted} cluster does not answer as recorded ({type(exc).__name__})"
+    ready, last = kc.node_ready(nodes if status == 200 else None)
+    return None if ready else f"the {wanted} cluster is not ready ({last})"
+
+
+def reseed_running(settings: Settings, project: Project, verdict: provenance.Verdict) -> None:
+    """`make up` on a current, healthy sandbox: its bootstrap runs again (seeding is idempotent: what
+    was removed by hand comes back, and the counts say so) and the DAG files are checked parsed."""
+    info(verdict.reason)
+    boot = next((s["ID"] for s in services() if s.get("Service") == "bootstrap"), None)
+    with step(f"Bootstrapping again ({project.root.name}/sandbox.yaml: what is missing is seeded)"):
+        res = docker("start", "--attach", boot, capture=False)
+        if res.returncode != 0:
+            raise StackError(f"bootstrap exited {res.returncode} (its output is above; "
+                             "`docker compose logs bootstrap` shows it again)")
+    wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
 
 
 def parse_dags(settings: Settings) -> int:
@@ -215,8 +258,12 @@ def wait_for_dag_files(client: AirflowClient, project: Project, timeout: float =
 
 def up_with_summary(settings: Settings) -> None:
     """What `make up` does and prints: URLs, login, services, and how long it took."""
+    started = time.monotonic()
     seconds = up(settings)
     print(summary(settings))
+    steps = breakdown(started)
+    if steps:
+        print("\n  where the time went (began at, took, step):\n" + "\n".join(steps))
     print(f"\n  make up took {seconds:.0f}s", flush=True)
 
 
@@ -227,9 +274,12 @@ def running(settings: Settings):
     path, with progress and the summary. What was brought up here is taken down at the end, unless
     SANDBOX_KEEP=1. ECS task containers are removed either way, so no containers are left behind."""
     verdict = judge_running(settings)
-    if verdict.action == "reuse":
+    stale = not_reusable(settings, seed_config(selected_project(settings))) if verdict.action == "reuse" else None
+    if verdict.action == "reuse" and stale is None:
         print(verdict.reason, flush=True)
     else:
+        if stale:
+            print(f"{stale}: bringing it up again", flush=True)
         up_with_summary(settings)
     # An updated sandbox was running before: it stays, like a reused one.
     started_here = verdict.action in ("start", "replace")

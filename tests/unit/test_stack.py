@@ -139,3 +139,56 @@ def test_state_save_interval_takes_seconds_and_names_a_bad_value(value):
     assert Settings({"AWS_STATE_SAVE_SECONDS": "0"}).state_save_seconds == 0
     with pytest.raises(SettingsError, match=f"AWS_STATE_SAVE_SECONDS='{value}': expected a number of seconds, 0 or more"):
         Settings({"AWS_STATE_SAVE_SECONDS": value}).state_save_seconds
+
+
+class _Config:
+    def __init__(self, kubernetes: bool):
+        self.kubernetes = {"namespace": "airflow-tasks"} if kubernetes else {}
+
+
+@pytest.fixture
+def running_sandbox(calls, monkeypatch):
+    """A sandbox whose compose services are listed as given (the reseeder running unless changed)."""
+    listed = [{"Service": "reseeder", "State": "running"}, {"Service": "bootstrap", "State": "exited", "ExitCode": 0}]
+    monkeypatch.setattr(stack, "services", lambda: listed)
+    return listed
+
+
+def test_a_stopped_reseeder_sends_make_up_down_the_full_path(running_sandbox):
+    running_sandbox[0]["State"] = "exited"
+    assert stack.not_reusable(Settings(values={}), _Config(kubernetes=False)) == "the reseeder is not running"
+
+
+def test_no_cluster_wanted_and_none_recorded_is_reusable(running_sandbox, monkeypatch):
+    monkeypatch.setattr(stack, "cluster_provider", lambda settings: (None, "K8S_PROVIDER=none"))
+    assert stack.not_reusable(Settings(values={}), _Config(kubernetes=True)) is None
+
+
+def test_another_provider_than_the_recorded_one_is_named(running_sandbox):
+    stack.CLUSTER_RECORD.write_text(json.dumps({"provider": "offline", "server": "https://127.0.0.1:6443"}))
+    reason = stack.not_reusable(Settings(values={}), _Config(kubernetes=True))
+    assert reason == "the cluster provider is now selected (was offline)"
+
+
+def test_a_cluster_that_does_not_answer_with_the_recorded_kubeconfig_is_named(running_sandbox):
+    stack.CLUSTER_RECORD.write_text(json.dumps({"provider": "selected", "server": "https://127.0.0.1:6443"}))
+    # No kubeconfig written (a `make down` by another checkout removed it): not the recorded cluster.
+    reason = stack.not_reusable(Settings(values={}), _Config(kubernetes=True))
+    assert reason == "the selected cluster does not answer as recorded (FileNotFoundError)"
+
+
+def test_the_breakdown_shows_steps_side_by_side_with_when_they_began(monkeypatch):
+    from sandbox.core import progress
+    clock = iter([100.0, 101.0, 102.0, 112.0, 113.0, 150.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(progress, "_timings", [])
+    with progress.step("a short one"):  # 100 -> 101
+        pass
+    with pytest.raises(RuntimeError):
+        with progress.step("a failed one"):  # 102 -> 112
+            raise RuntimeError
+    with progress.step("a long one"):  # 113 -> 150
+        pass
+    assert progress.breakdown(100.0, minimum=2) == [
+        "     2.0s    10.0s  a failed one  (failed)",
+        "    13.0s    37.0s  a long one"]
