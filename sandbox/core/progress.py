@@ -22,12 +22,32 @@ _timings: list[Timing] = []
 _lock = threading.Lock()  # steps run in threads too (the cluster's, beside the services')
 
 
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def labelled(label: str):
+    """Lines printed by this thread inside the block start with [label]: work running beside the
+    main thread's (the cluster's build) stays readable where their lines interleave."""
+    _thread.label = label
+    try:
+        yield
+    finally:
+        _thread.label = None
+
+
+def _label() -> str:
+    label = getattr(_thread, "label", None)
+    return f"[{label}] " if label else ""
+
+
 def info(message: str) -> None:
-    print(f"    {message}", flush=True)
+    print(f"    {_label()}{message}", flush=True)
 
 
 @contextlib.contextmanager
 def step(title: str):
+    title = _label() + title
     started = time.monotonic()
     print(f"==> {title} ...", flush=True)
     try:
@@ -38,7 +58,7 @@ def step(title: str):
         _record(Timing(title, started, seconds, ok=False))
         raise
     seconds = time.monotonic() - started
-    print(f"    done in {seconds:.1f}s", flush=True)
+    print(f"    {_label()}done in {seconds:.1f}s", flush=True)
     _record(Timing(title, started, seconds, ok=True))
 
 

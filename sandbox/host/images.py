@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from sandbox.core.airflow_versions import AirflowVersion
 from sandbox.core.progress import info, step
@@ -148,8 +149,9 @@ def _build_local_debian_base() -> None:
                     "-c", f"LABEL {LOCAL_BASE_REVISION_LABEL}={LOCAL_BASE_REVISION}", "-", LOCAL_DEBIAN_BASE)
 
 
-def resolve_bases(settings: Settings) -> dict[str, str]:
-    """Returns {"debian": tag, "python": tag}: the upstream bases if present or pullable, else local ones."""
+def resolve_bases(settings: Settings, debian_ready: Callable[[str], None] | None = None) -> dict[str, str]:
+    """Returns {"debian": tag, "python": tag}: the upstream bases if present or pullable, else local ones.
+    `debian_ready(tag)` is called as soon as the Debian base is known, before the Python one is built."""
     wanted = {"debian": settings.get("DEBIAN_BASE_IMAGE", "debian:bookworm-slim"),
               "python": settings.get("PYTHON_BASE_IMAGE", "python:3.12-slim-bookworm")}
     local = {"debian": LOCAL_DEBIAN_BASE, "python": LOCAL_PYTHON_BASE}
@@ -160,6 +162,8 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
         if (image_exists(tag) and not _local(tag)) or (not image_exists(local[kind]) and _try_pull(tag)):
             bases[kind] = tag
     if len(bases) == 2:
+        if debian_ready:
+            debian_ready(bases["debian"])
         return bases
     missing = ", ".join(t for k, t in wanted.items() if k not in bases)
     info(f"using local Debian bookworm bases in place of {missing}, under those names too "
@@ -168,6 +172,10 @@ def resolve_bases(settings: Settings) -> dict[str, str]:
         if image_label(LOCAL_DEBIAN_BASE, LOCAL_BASE_REVISION_LABEL) != LOCAL_BASE_REVISION:
             _build_local_debian_base()  # missing, or made by an older recipe
         bases["debian"] = LOCAL_DEBIAN_BASE
+        # Under the upstream name at once: the cluster's build, started next, finds it by that name.
+        docker("tag", LOCAL_DEBIAN_BASE, wanted["debian"], check=True)
+    if debian_ready:
+        debian_ready(bases["debian"])
     if "python" not in bases:  # built every time: instant from cache unless its Dockerfile or base changed
         build(Image(LOCAL_PYTHON_BASE, "images/base/python.Dockerfile", "debian"), bases)
         bases["python"] = LOCAL_PYTHON_BASE
@@ -204,11 +212,18 @@ def write_ca_bundle(settings: Settings) -> None:
         CA_BUNDLE.write_text(content)
 
 
+# The CPU weight of a build that runs beside others (Docker's default is 1024): it takes what they leave.
+BACKGROUND_CPU_SHARES = "128"
+
+
 def docker_build(tag: str, dockerfile: str | Path, build_args: dict[str, str], labels: dict[str, str] | None = None,
-                 context: Path = ROOT) -> None:
+                 context: Path = ROOT, background: bool = False) -> None:
     """`docker build` (from the repo root unless `context` says otherwise), showing Docker's steps (and
-    Kubernetes' build phases, `+++`) as progress; on failure the last 40 lines go into the error."""
+    Kubernetes' build phases, `+++`) as progress; on failure the last 40 lines go into the error.
+    background=True: its RUN steps get BACKGROUND_CPU_SHARES, so what runs beside it is not slowed."""
     args = ["build", "--force-rm", "-f", str(dockerfile), "-t", tag]  # no containers left by a failed step
+    if background:
+        args += ["--cpu-shares", BACKGROUND_CPU_SHARES]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     for key, value in (labels or {}).items():
@@ -253,13 +268,14 @@ def _say_python_version_once(dockerfile: Path, bases: dict[str, str]) -> None:
         _python_note_given = True
 
 
-def build_all(settings: Settings, used: set[str], airflow: AirflowVersion, project_images: list[dict] = ()
-              ) -> list[str]:
+def build_all(settings: Settings, used: set[str], airflow: AirflowVersion, project_images: list[dict] = (),
+              debian_ready: Callable[[str], None] | None = None) -> list[str]:
     """The service images compose runs (`used`: stack.compose_images()), the project's version of
     Airflow (also when compose runs a project's image made on top of it), then the project's declared
-    images. Docker's layer cache makes an unchanged image instant; only what changed is rebuilt."""
+    images. Docker's layer cache makes an unchanged image instant; only what changed is rebuilt.
+    `debian_ready`: see resolve_bases (the cluster's images need only that base)."""
     write_ca_bundle(settings)
-    bases = resolve_bases(settings)
+    bases = resolve_bases(settings, debian_ready)
     images = [*service_images(used), airflow_image(airflow), *project_images]
     for image in images:
         build_declared(image, bases)

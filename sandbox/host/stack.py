@@ -7,10 +7,11 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 from sandbox.core.airflow_api import AirflowClient
-from sandbox.core.progress import breakdown, info, step
+from sandbox.core.progress import breakdown, info, labelled, step
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.host import images, preflight, project_requirements, provenance
 from sandbox.host.docker import DockerError, docker
@@ -95,29 +96,38 @@ def up(settings: Settings, build: bool = True) -> float:
         info(verdict.reason)
     elif verdict.action == "start":
         check_engine_is_free(settings)
-    if build:
-        build_images(settings, project, config)
-    prepare_mounts()
-    write_sdk_config(config, settings)
     provider = select_cluster(settings, config)
     remove_replaced_cluster(settings, provider)
-    if provider is not None:
-        provider.prepare()  # the offline cluster's first build takes ~7 min: not while services start
     KUBE_DIR.mkdir(parents=True, exist_ok=True)
+    # The cluster needs only the Debian base and the compose network. Its images (the offline
+    # provider's first build: a Go build of ~7 min on 2 cores) are built beside the other images and
+    # the services' start, at a low CPU share; the node starts (and takes the task images) while the
+    # services become healthy.
+    network = threading.Event()
+    cluster = Background("cluster")
+    if build:
+        build_images(settings, project, config,
+                     debian_ready=lambda base: cluster.start(cluster_path, provider, config, settings, network))
+    if not cluster.started:
+        cluster.start(cluster_path, provider, config, settings, network)
+    elif cluster.done():
+        cluster.result()  # the cluster's build failed while the other images were built: say so now
+    prepare_mounts()
+    write_sdk_config(config, settings)
     # The running reseeder holds the previous sandbox.yaml: left running while the emulator is replaced
     # (another project's, a reset one) it would seed the previous project's objects into it. It is
     # started again, with this config, after the bootstrap.
     compose("rm", "--stop", "--force", "reseeder", capture=True)
-    # The cluster needs only the compose network, so it starts (and takes the task images) while the
-    # services become healthy: on 2 cores that overlaps ~45 s of waiting with ~20 s of it.
     compose("create", "--quiet-pull", "--remove-orphans", *LONG_RUNNING, capture=True)
+    network.set()
     # Recorded as soon as the containers exist, so a later failure leaves them known as this checkout's.
     provenance.write_record(container_ids(), settings)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
-        cluster = background.submit(provision_cluster, provider, config, f"{settings.project}_default")
-        with step("Starting services and waiting for their healthchecks"):
-            compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
-        cluster.result()
+    with step("Starting services and waiting for their healthchecks"):
+        compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
+    if not cluster.done():
+        with step("Waiting for the cluster (its steps are the [cluster] lines)"):
+            cluster.result()
+    cluster.result()  # raises what failed in the cluster's path
     with step(f"Bootstrapping ({project.root.name}/sandbox.yaml -> AWS emulator, cluster and Airflow)"):
         # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
         compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
@@ -204,12 +214,50 @@ def write_sdk_config(config, settings: Settings) -> None:
     HOST_SDK_CONFIG.chmod(0o600)
 
 
-def build_images(settings: Settings, project: Project, config=None) -> None:
+def build_images(settings: Settings, project: Project, config=None, debian_ready=None) -> None:
     """Every image the project's sandbox runs: the services', its Airflow version's (with its
-    requirements.txt on top) and its task images."""
+    requirements.txt on top) and its task images. `debian_ready`: see images.resolve_bases."""
     config = config or seed_config(project)
-    images.build_all(settings, compose_images(), project.airflow_version(), config.images)
+    images.build_all(settings, compose_images(), project.airflow_version(), config.images, debian_ready)
     build_project_airflow(project)
+
+
+class Background:
+    """One function run in a daemon thread beside the caller's work, its lines labelled. Daemon: a
+    failure of the caller's own work is reported at once, not after a long build in here ends."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        self.started = False
+
+    def start(self, fn, *args) -> None:
+        self.started = True
+
+        def run():
+            self.future.set_running_or_notify_cancel()
+            try:
+                with labelled(self.label):
+                    self.future.set_result(fn(*args))
+            except BaseException as exc:  # handed to result() in the caller's thread
+                self.future.set_exception(exc)
+
+        threading.Thread(target=run, name=self.label, daemon=True).start()
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self):
+        return self.future.result()
+
+
+def cluster_path(provider, config, settings: Settings, network: threading.Event) -> None:
+    """The cluster's part of `make up`: its images (built once), then, once the compose network
+    exists, the node, the task images in it and the kubeconfigs (provision_cluster)."""
+    if provider is not None:
+        provider.prepare()
+    network.wait()
+    provision_cluster(provider, config, f"{settings.project}_default")
 
 
 def build_project_airflow(project: Project) -> None:

@@ -183,8 +183,9 @@ class OfflineProvider(ClusterProvider):
         node_digest = inputs_sha256([NODE_DOCKERFILE, *NODE_FILES], [base, bin_digest])
         if current_bin != bin_digest:
             with step(f"Building {BINARIES_IMAGE} (Kubernetes from Debian's source package; "
-                      "about 7 min on 2 cores, once)"):
-                docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest})
+                      "about 7 min on 2 cores, once, beside the rest of `make up`)"):
+                docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest},
+                             background=True)
         if current_node != node_digest:
             ignore = ROOT / ".dockerignore"
             for rel in NODE_FILES:
@@ -193,7 +194,7 @@ class OfflineProvider(ClusterProvider):
                                        "add the line `!kind/offline/` to .dockerignore")
             with step(f"Building {NODE_IMAGE} ({NODE_DOCKERFILE})"):
                 docker_build(NODE_IMAGE, NODE_DOCKERFILE, {"BASE_IMAGE": base, "BINARIES_IMAGE": BINARIES_IMAGE},
-                             {INPUTS_LABEL: node_digest})
+                             {INPUTS_LABEL: node_digest}, background=True)
 
     # --- node container --------------------------------------------------------------------------
     def _inspect(self) -> dict | None:
