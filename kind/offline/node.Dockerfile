@@ -8,20 +8,21 @@ FROM ${BINARIES_IMAGE} AS binaries
 
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
-# etcd 3.4, containerd 1.6, runc, CNI plugins (/usr/lib/cni) from bookworm; what kubelet shells out
+# etcd 3.4, containerd 1.6, runc, CNI plugins (/usr/lib/cni) and kubectl (kubernetes-client, built
+# from the same Debian source as binaries.Dockerfile's) from bookworm; what kubelet shells out
 # to (iptables, mount, nsenter, conntrack, socat for port-forward); dnsmasq gives pods a resolver;
 # tini reaps zombies as PID 1.
 RUN set -eux; \
     apt-get update -qq; \
     apt-get install -y -qq --no-install-recommends \
-        etcd-server containerd runc containernetworking-plugins \
+        etcd-server containerd runc containernetworking-plugins kubernetes-client \
         iptables iproute2 conntrack socat ethtool util-linux mount kmod \
         dnsmasq-base openssl procps ca-certificates tini >/dev/null; \
     rm -rf /var/lib/apt/lists/*; \
-    etcd --version | head -1; containerd --version; runc --version | head -1
+    etcd --version | head -1; containerd --version; runc --version | head -1; kubectl version --client --short
 
 COPY --from=binaries /out/kube-apiserver /out/kube-controller-manager /out/kube-scheduler \
-     /out/kubelet /out/kubectl /usr/local/bin/
+     /out/kubelet /usr/local/bin/
 COPY --from=binaries /out/pause-image.tar /usr/local/share/sandbox/pause-image.tar
 COPY kind/offline/node-entrypoint.sh /usr/local/bin/node-entrypoint
 

@@ -3,8 +3,11 @@ a short table (latest.md).
 
 Figures:
 - cold `make up` (no sandbox image built, base images and the offline cluster's binaries included),
-  and within it the offline cluster's first image build;
+  with its steps (when each began and took: the cluster's build runs beside the rest);
 - warm `make up` (images built, stack and cluster down) and the cluster's warm start to Ready;
+  with --only-startup: warm `make up` with its steps, the first poc_ecs_operator after it against
+  the runs that follow, `make up` with nothing changed, and single AWS calls' round trips
+  (RunTask, DescribeTasks, GetLogEvents as Airflow's role and as the root; AssumeRole);
 - trigger-to-success of poc_ecs_operator (count_to=5) and of a one-pod DAG (poc_k8s_operator);
 - import_vcf with 8 and 32 cases on each backend (median of --fanout-runs each), and the 32/8 ratio;
 - projects: `make up` over the running sandbox with nothing changed (and how many images it rebuilt),
@@ -34,17 +37,17 @@ from pathlib import Path
 from datetime import datetime, timezone
 
 from sandbox.core.airflow_api import AirflowClient
-from sandbox.core.progress import step
-from sandbox.host import images, preflight, stack, usage
+from sandbox.core.progress import step, timings_since
+from sandbox.host import call_costs, images, preflight, stack, usage
 from sandbox.host.docker import docker
 from sandbox.host.project import load_project, selected_project
 from sandbox.host.settings import ROOT, load_settings
 
 RESULTS = ROOT / "bench" / "results"
-TARGETS = {"warm_up_s": 90, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
+TARGETS = {"warm_up_s": 30, "poc_ecs_operator_s": 30, "cluster_warm_ready_s": 60, "one_pod_dag_s": 30,
            "import_vcf_32_over_8": 3.0, "switch_project_s": 60, "unchanged_up_rebuilt_images": 0,
            "sampler_overhead_pct": 5, "fanout_over_floor": 3.0, "idle_after_fanout_mib": 1536,
-           "fidelity_price_pct": 15}
+           "fidelity_price_pct": 15, "unchanged_up_s": 5, "first_ecs_dag_over_steady": 1.2, "cold_up_s": 540}
 EXAMPLE_PROJECT = ROOT / "examples" / "genomics"
 
 
@@ -106,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure only the 64-task fan-out and its breakdown, over the running sandbox")
     parser.add_argument("--only-fidelity", action="store_true",
                         help="measure only the fan-out with IAM and durable state on against both off")
+    parser.add_argument("--only-startup", action="store_true",
+                        help="only warm `make up` from `make down` (with its steps), `make up` with nothing changed, "
+                             "the first poc_ecs_operator against the next ones, and single AWS calls' costs")
     parser.add_argument("--fanout-runs", type=int, default=3,
                         help="runs of import_vcf with 8 and with 32 cases per backend (medians are reported)")
     args = parser.parse_args(argv)
@@ -128,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             fidelity_price(client, results, args.fanout_runs)
         write_results(results)
         return 0
+    if args.only_startup:
+        startup(settings, results, args.dag_runs)
+        write_results(results)
+        return 0
     if args.only_versions:
         time_versions(results)
         write_results(results)
@@ -136,14 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_cold:
         removed = remove_sandbox_images(settings, include_cluster=not args.keep_cluster_images)
         print(f"cold start: removed {removed} sandbox image(s)")
-        provider, _ = stack.cluster_provider(settings)
-        if provider is not None and provider.name == "offline" and not args.keep_cluster_images:
-            images.write_ca_bundle(settings)
-            images.resolve_bases(settings)
-            started = time.monotonic()
-            provider.ensure_images()
-            results["cluster_first_build_s"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
         results["cold_up_s"] = round(stack.up(settings), 1)
+        results["cold_up_steps"] = steps_since(started)  # the cluster's build among them, side by side
         stack.down(settings)
     results["warm_up_s"] = round(stack.up(settings), 1)
     results["cluster_warm_ready_s"] = time_cluster_start(settings)
@@ -178,6 +183,31 @@ def main(argv: list[str] | None = None) -> int:
         time_versions(results)
     write_results(results)
     return 0
+
+
+def steps_since(started: float) -> list[dict]:
+    """`make up`'s steps since `started` (progress.step): when each began, relative to it, and took."""
+    return [{"step": t.title, "began_s": round(t.started - started, 1), "took_s": round(t.seconds, 1)}
+            for t in timings_since(started) if t.seconds >= 1]
+
+
+def startup(settings, results: dict, dag_runs: int) -> None:
+    """Warm `make up` from `make down` and where its time went; the first poc_ecs_operator after it
+    against the runs that follow; `make up` with nothing changed; what single AWS calls cost."""
+    stack.down(settings)
+    started = time.monotonic()
+    results["warm_up_s"] = round(stack.up(settings), 1)
+    results["warm_up_steps"] = steps_since(started)
+    client = AirflowClient(settings.airflow_url, *settings.admin)
+    with step(f"Timing poc_ecs_operator (count_to=5) right after make up, then {dag_runs} more times"):
+        runs = [time_dag(client, "poc_ecs_operator", {"count_to": 5}) for _ in range(dag_runs + 1)]
+    steady = statistics.median(runs[1:])
+    results.update({"poc_ecs_operator_first_s": runs[0], "poc_ecs_operator_steady_s": steady,
+                    "first_ecs_dag_over_steady": round(runs[0] / steady, 2)})
+    results["unchanged_up_s"] = round(stack.up(settings), 1)
+    with step("Timing single AWS calls through the emulator (as Airflow's role and as the root)"):
+        results["per_call_ms"] = call_costs.measure(settings)
+    print("\n".join(call_costs.table(results["per_call_ms"])))
 
 
 def container_cpu_seconds(service: str) -> float | None:
@@ -368,13 +398,14 @@ def write_results(results: dict) -> None:
     (RESULTS / f"{stamp}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)
     t = TARGETS
-    rows = [("cold make up (nothing built)", results.get("cold_up_s"), None),
-            ("offline cluster first build (binaries + node image)", results.get("cluster_first_build_s"), None),
+    rows = [("cold make up (nothing built)", results.get("cold_up_s"), t["cold_up_s"]),
             ("warm make up (images built)", results.get("warm_up_s"), t["warm_up_s"]),
+            ("first poc_ecs_operator after make up over the next runs' median (ratio)",
+             results.get("first_ecs_dag_over_steady"), t["first_ecs_dag_over_steady"]),
             ("offline cluster warm start to Ready", results.get("cluster_warm_ready_s"), t["cluster_warm_ready_s"]),
             ("poc_ecs_operator count_to=5, median", results.get("poc_ecs_operator_s"), t["poc_ecs_operator_s"]),
             ("poc_k8s_operator (one-pod DAG), median", results.get("one_pod_dag_s"), t["one_pod_dag_s"]),
-            ("make up over a running sandbox, nothing changed", results.get("unchanged_up_s"), None),
+            ("make up over a running sandbox, nothing changed", results.get("unchanged_up_s"), t["unchanged_up_s"]),
             ("... images it rebuilt (count)", results.get("unchanged_up_rebuilt_images"),
              t["unchanged_up_rebuilt_images"]),
             ("switch to another project, first time (its images built)", results.get("switch_project_first_s"), None),
@@ -416,6 +447,13 @@ def write_results(results: dict) -> None:
         table += ["", *results["fanout"]["table"], "", "Idle after the fan-out:",
                   "| component | MiB |", "|---|---:|"]
         table += [f"| {name} | {idle[name]} |" for name in sorted(idle, key=lambda n: -idle[n])]
+    for key, title in (("cold_up_steps", "Cold make up, step by step"), ("warm_up_steps", "Warm make up, step by step")):
+        if results.get(key):
+            table += ["", f"{title} (steps side by side overlap):", "| began at (s) | took (s) | step |", "|---:|---:|---|"]
+            table += [f"| {s['began_s']} | {s['took_s']} | {s['step']} |" for s in results[key]]
+    if results.get("per_call_ms"):
+        table += ["", "Single AWS calls through the emulator (ms):", "| call | median | p90 |", "|---|---:|---:|"]
+        table += [f"| {name} | {f['median_ms']} | {f['p90_ms']} |" for name, f in results["per_call_ms"].items()]
     (RESULTS / "latest.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
     print(f"\nwritten: {RESULTS / (stamp + '.json')}; the sandbox is left running")

@@ -103,13 +103,13 @@ def up(settings: Settings, build: bool = True) -> float:
     # provider's first build: a Go build of ~7 min on 2 cores) are built beside the other images and
     # the services' start, at a low CPU share; the node starts (and takes the task images) while the
     # services become healthy.
-    network = threading.Event()
+    network, seedable = threading.Event(), threading.Event()
     cluster = Background("cluster")
     if build:
-        build_images(settings, project, config,
-                     debian_ready=lambda base: cluster.start(cluster_path, provider, config, settings, network))
+        build_images(settings, project, config, debian_ready=lambda base: cluster.start(
+            cluster_path, provider, config, settings, network, seedable))
     if not cluster.started:
-        cluster.start(cluster_path, provider, config, settings, network)
+        cluster.start(cluster_path, provider, config, settings, network, seedable)
     elif cluster.done():
         cluster.result()  # the cluster's build failed while the other images were built: say so now
     prepare_mounts()
@@ -122,17 +122,27 @@ def up(settings: Settings, build: bool = True) -> float:
     network.set()
     # Recorded as soon as the containers exist, so a later failure leaves them known as this checkout's.
     provenance.write_record(container_ids(), settings)
-    with step("Starting services and waiting for their healthchecks"):
-        compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING)
+    services = Background("services")
+    services.start(start_services)
+    # The bootstrap needs the cluster's kubeconfig; the emulator and Airflow it waits for itself, so
+    # seeding AWS (an image push among it) and the cluster overlaps Airflow's start.
+    seedable.wait()
+    if cluster.done():
+        cluster.result()  # the cluster's path failed before its kubeconfig was written
+    try:
+        with step(f"Bootstrapping ({project.root.name}/sandbox.yaml -> AWS emulator, cluster and Airflow)"):
+            # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
+            compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
+                    "bootstrap")
+    except DockerError:
+        services.result()  # a service that never became healthy stopped the bootstrap: that error first
+        raise
+    services.result()
     if not cluster.done():
         with step("Waiting for the cluster (its steps are the [cluster] lines)"):
             cluster.result()
     cluster.result()  # raises what failed in the cluster's path
-    with step(f"Bootstrapping ({project.root.name}/sandbox.yaml -> AWS emulator, cluster and Airflow)"):
-        # `up` (not `run`) so the one-shot shows in `docker compose ps` with its exit code.
-        compose("up", "--no-deps", "--force-recreate", "--exit-code-from", "bootstrap", "--attach", "bootstrap",
-                "bootstrap")
-        compose("up", "--detach", "--no-deps", "--force-recreate", "reseeder", capture=True)
+    compose("up", "--detach", "--no-deps", "--force-recreate", "reseeder", capture=True)
     with step("Waiting for the project's DAG files to be parsed"):
         wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
     return time.monotonic() - started
@@ -251,13 +261,28 @@ class Background:
         return self.future.result()
 
 
-def cluster_path(provider, config, settings: Settings, network: threading.Event) -> None:
+def cluster_path(provider, config, settings: Settings, network: threading.Event, seedable: threading.Event) -> None:
     """The cluster's part of `make up`: its images (built once), then, once the compose network
-    exists, the node, the task images in it and the kubeconfigs (provision_cluster)."""
-    if provider is not None:
-        provider.prepare()
-    network.wait()
-    provision_cluster(provider, config, f"{settings.project}_default")
+    exists, the node, its kubeconfigs (`seedable` is set then, or when this fails) and the task
+    images in it (provision_cluster)."""
+    try:
+        if provider is not None:
+            provider.prepare()
+        network.wait()
+        provision_cluster(provider, config, f"{settings.project}_default", seedable)
+    finally:
+        seedable.set()
+
+
+def start_services() -> None:
+    """Starts the long-running services and waits for their healthchecks (300 s at most)."""
+    with step("Starting services and waiting for their healthchecks"):
+        try:
+            compose("up", "--detach", "--wait", "--wait-timeout", "300", "--remove-orphans", *LONG_RUNNING,
+                    capture=True)
+        except DockerError:
+            compose("stop", "bootstrap", check=False, capture=True)  # it would wait minutes for Airflow
+            raise
 
 
 def build_project_airflow(project: Project) -> None:
@@ -367,9 +392,9 @@ def remove_replaced_cluster(settings: Settings, provider) -> None:
         forget_cluster()
 
 
-def provision_cluster(provider, config, network: str) -> None:
-    """Starts (or reuses) the cluster on the compose network, loads the task images into it and
-    writes the kubeconfig bootstrap uses to seed RBAC and Airflow's connection."""
+def provision_cluster(provider, config, network: str, seedable: threading.Event | None = None) -> None:
+    """Starts (or reuses) the cluster on the compose network, writes the kubeconfig bootstrap uses to
+    seed RBAC and Airflow's connection (then sets `seedable`) and loads the task images into it."""
     from sandbox.core import kubeconfig as kc
     if provider is None:
         forget_cluster()
@@ -379,15 +404,17 @@ def provision_cluster(provider, config, network: str) -> None:
     provider.provision(network)
     with step(f"Waiting for the {provider.name} cluster to be ready"):
         provider.wait_ready(timeout=300)
-    with step("Making the task images available to the cluster"):
-        loaded = provider.load_images(config.kubernetes.get("images") or [])
-        info(f"loaded: {', '.join(loaded) or 'none (already there)'}")
     host = provider.host_kubeconfig()
     for path, kubeconfig in ((ADMIN_KUBECONFIG, provider.internal_kubeconfig()), (HOST_KUBECONFIG, host)):
         path.write_text(kc.dump(kubeconfig))
         path.chmod(0o600)
     CLUSTER_RECORD.write_text(json.dumps({"provider": provider.name, "server": host["clusters"][0]["cluster"]["server"],
                                           "namespace": config.kubernetes.get("namespace")}))
+    if seedable is not None:
+        seedable.set()
+    with step("Making the task images available to the cluster"):
+        loaded = provider.load_images(config.kubernetes.get("images") or [])
+        info(f"loaded: {', '.join(loaded) or 'none (already there)'}")
 
 
 def summary(settings: Settings) -> str:

@@ -106,6 +106,9 @@ def run(config: SeedConfig, aws_endpoint: str, registry: str, airflow: AirflowCl
     elif config.kubernetes:
         print("==> No cluster kubeconfig given (K8S_PROVIDER=none?): Kubernetes seeding skipped", flush=True)
     if airflow is not None:
+        # `make up` starts the bootstrap once the emulator and the cluster answer: the AWS and
+        # Kubernetes seeding above overlap Airflow's start, which it waits for only here.
+        airflow.wait_until_healthy()
         print(f"==> Seeding Airflow at {airflow.base_url}", flush=True)
         if config.kubernetes and not kubeconfig:
             # A connection generated for a cluster that is gone would send pods nowhere.
@@ -160,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     wait_for_emulator(endpoint)
     airflow = AirflowClient(os.environ.get("AIRFLOW_API_URL", "http://127.0.0.1:8080"),
                             os.environ.get("AIRFLOW_ADMIN_USER", "admin"), os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
-    airflow.wait_until_healthy()
     kubeconfig = None
     kubeconfig_path = os.environ.get("SANDBOX_KUBECONFIG")
     if kubeconfig_path and os.path.isfile(kubeconfig_path):
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(kubeconfig_path) as fh:
             kubeconfig = kc.load(fh.read())
     if args.watch:  # the bootstrap has just seeded: only watch
+        airflow.wait_until_healthy()
         watch(config, lambda: run(config, endpoint, registry, airflow, kubeconfig), endpoint)
         return 0
     try:

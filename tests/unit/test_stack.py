@@ -192,3 +192,19 @@ def test_the_breakdown_shows_steps_side_by_side_with_when_they_began(monkeypatch
     assert progress.breakdown(100.0, minimum=2) == [
         "     2.0s    10.0s  a failed one  (failed)",
         "    13.0s    37.0s  a long one"]
+
+
+def test_background_work_is_labelled_and_its_failure_is_raised_in_the_caller(capsys):
+    from sandbox.core.progress import info
+    work = stack.Background("cluster")
+
+    def build(what):
+        info(f"building {what}")
+        raise RuntimeError(f"{what} failed")
+
+    work.start(build, "the node image")
+    with pytest.raises(RuntimeError, match="the node image failed"):
+        work.result()
+    info("the main thread's line")
+    assert capsys.readouterr().out.splitlines() == ["    [cluster] building the node image",
+                                                    "    the main thread's line"]
