@@ -163,13 +163,12 @@ def not_reusable(settings: Settings, config) -> str | None:
     if wanted is None:
         return None
     from sandbox.core import kubeconfig as kc
-    try:
-        with kc.ApiClient(kc.load(HOST_KUBECONFIG.read_text()), timeout=5) as api:
-            status, nodes = api.get("/api/v1/nodes")
-    except Exception as exc:  # no kubeconfig, refused, TLS: a new cluster has a new CA
+    from sandbox.host.cluster.base import not_ready_reason
+    try:  # the recorded kubeconfig, not the provider's current one: a recreated node has a new CA
+        missing = not_ready_reason(kc.load(HOST_KUBECONFIG.read_text()))
+    except Exception as exc:  # no kubeconfig, refused, TLS
         return f"the {wanted} cluster does not answer as recorded ({type(exc).__name__})"
-    ready, last = kc.node_ready(nodes if status == 200 else None)
-    return None if ready else f"the {wanted} cluster is not ready ({last})"
+    return None if missing is None else f"the {wanted} cluster is not ready ({missing})"
 
 
 def reseed_running(settings: Settings, project: Project, verdict: provenance.Verdict) -> None:

@@ -110,13 +110,18 @@ class ClusterProvider(abc.ABC):
         return time.monotonic() - started
 
     def _not_ready_reason(self) -> str | None:
-        """None when a node is Ready and pods can be created, else what is missing."""
-        with kc.ApiClient(self.host_kubeconfig(), timeout=5) as api:
-            status, nodes = api.get("/api/v1/nodes")
-            if status != 200:
-                return f"GET /api/v1/nodes: HTTP {status}"
-            ready, last = kc.node_ready(nodes, since=self.ready_since())
-            if not ready:
-                return last
-            sa_status, _ = api.get("/api/v1/namespaces/default/serviceaccounts/default")
-            return None if sa_status == 200 else "node Ready; waiting for the default service account"
+        return not_ready_reason(self.host_kubeconfig(), since=self.ready_since())
+
+
+def not_ready_reason(kubeconfig: dict, since: datetime | None = None) -> str | None:
+    """None when the cluster a kubeconfig names has a Ready node and pods can be created in it, else
+    what is missing. Connection and TLS errors are raised (a cluster with another CA fails here)."""
+    with kc.ApiClient(kubeconfig, timeout=5) as api:
+        status, nodes = api.get("/api/v1/nodes")
+        if status != 200:
+            return f"GET /api/v1/nodes: HTTP {status}"
+        ready, last = kc.node_ready(nodes, since=since)
+        if not ready:
+            return last
+        sa_status, _ = api.get("/api/v1/namespaces/default/serviceaccounts/default")
+        return None if sa_status == 200 else "node Ready; waiting for the default service account"
