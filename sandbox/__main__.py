@@ -38,7 +38,8 @@ def run_tests(settings, pytest_args: list[str]) -> int:
     if unit.returncode not in (0, 5):  # 5: the selection matched no unit test
         return unit.returncode
     with stack.running(settings):
-        e2e = subprocess.run([*pytest, "tests/e2e", *pytest_args], cwd=ROOT)
+        # The slowest e2e tests listed: what CI's run time goes to (pytest_args can override it).
+        e2e = subprocess.run([*pytest, "tests/e2e", "--durations=30", "--durations-min=20", *pytest_args], cwd=ROOT)
     if e2e.returncode == 5 and unit.returncode == 0:
         return 0
     return e2e.returncode

@@ -16,6 +16,11 @@ fan-out; the amazon provider behaves the same, only cheaper):
 - Each boto3 session parses botocore's JSON models again. Every session of the process shares one
   loader, filled in the scheduler for the services the sandbox's operators call before it forks.
 
+With SANDBOX_WARM_EXECUTION_API=true (the triggerer, Airflow 3) the triggerer's in-process Execution
+API, through which its trigger runner gets connections and variables, is built in a thread once the
+runner has started, instead of on the first trigger's first request: Cadwyn builds its versioned routes
+then, about 3 CPU-seconds, which made the first deferred ECS task after `make up` wait 7 s longer.
+
 `task_policy` makes every EcsRunTaskOperator tag the ECS task it starts with the Airflow task try it
 belongs to (as KubernetesPodOperator labels its pods), so the metrics service can tie what the task
 used to the DAG run, task, map index and try (sandbox/metrics/sampler.py).
@@ -144,7 +149,55 @@ def _share_botocore_loader() -> None:
             logging.getLogger(__name__).warning("Not preloading botocore's %s model: %s", service, error)
 
 
+IN_PROCESS_API_URL = "http://in-process.invalid./"  # the triggerer's own client's base URL (make_client)
+
+
+def _warm_triggerer_execution_api() -> None:
+    from importlib.metadata import version
+
+    if int(version("apache-airflow").split(".")[0]) < 3:
+        return  # Airflow 2's triggerer reads the database itself
+    import concurrent.futures
+    import threading
+
+    from airflow.jobs import triggerer_job_runner as runner
+
+    supervisor, make_api = runner.TriggerRunnerSupervisor, runner.in_process_api_server
+    warmed: concurrent.futures.Future = concurrent.futures.Future()
+
+    def warm() -> None:
+        try:
+            import httpx
+
+            api = make_api()
+            httpx.Client(transport=api.transport, base_url=IN_PROCESS_API_URL).get("health").raise_for_status()
+            warmed.set_result(api)
+            logging.getLogger(__name__).info("sandbox: the triggerer's in-process Execution API is built")
+        except Exception as error:
+            logging.getLogger(__name__).warning("Not warming the in-process Execution API: %s", error)
+            warmed.set_exception(error)
+
+    def in_process_api_server():
+        try:  # waits only when a trigger asks before the warm-up ends
+            return warmed.result(timeout=120)
+        except Exception:
+            return make_api()
+
+    start = supervisor.start.__func__
+
+    def start_then_warm(cls, *args, **kwargs):
+        # After the fork: the trigger runner must not inherit the API's event-loop thread.
+        proc = start(cls, *args, **kwargs)
+        threading.Thread(target=warm, name="sandbox-warm-execution-api", daemon=True).start()
+        return proc
+
+    supervisor.start = classmethod(start_then_warm)
+    runner.in_process_api_server = in_process_api_server
+
+
 if os.environ.get("SANDBOX_PRELOAD_DAG_IMPORTS", "").lower() == "true":
     _preload_dag_imports()
     _cheap_aws_caller_lookup()
     _share_botocore_loader()
+if os.environ.get("SANDBOX_WARM_EXECUTION_API", "").lower() == "true":
+    _warm_triggerer_execution_api()

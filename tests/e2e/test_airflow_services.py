@@ -1,6 +1,7 @@
 """The Airflow services as compose runs them: the cheap healthcheck of the dag-processor and the
-triggerer, and the scheduler's preloading of the DAGs' provider modules (both keep a 2-core machine
-free for the tasks; see airflow/healthcheck.py and airflow/config/airflow_local_settings.py)."""
+triggerer, the scheduler's and triggerer's preloading of the DAGs' provider modules (these keep a
+2-core machine free for the tasks), and the triggerer's Execution API built before the first trigger
+(see airflow/healthcheck.py and airflow/config/airflow_local_settings.py)."""
 from __future__ import annotations
 
 import ast
@@ -49,19 +50,35 @@ def test_healthcheck_fails_for_a_job_the_host_does_not_run(sandbox):
     assert "no running TriggererJob on" in res.stderr
 
 
-def test_scheduler_processes_start_with_the_dag_imports_loaded(sandbox):
+@pytest.mark.parametrize("service", ["airflow-scheduler", "airflow-triggerer"])
+def test_scheduler_and_triggerer_processes_start_with_the_dag_imports_loaded(sandbox, service):
     wanted = dag_airflow_imports()
     assert "airflow.providers.amazon.aws.operators.ecs" in wanted
     assert "airflow.providers.cncf.kubernetes.operators.pod" in wanted
-    # The scheduler's environment turns preloading on, so its workers (and their task forks) have them.
-    res = exec_in("airflow-scheduler", "python3", "-c", LOADED_AFTER_AIRFLOW_STARTS)
+    # Their environment turns preloading on, so the scheduler's workers (and their task forks) and
+    # the triggerer's trigger runner have them, the triggers the operators defer to among them.
+    res = exec_in(service, "python3", "-c", LOADED_AFTER_AIRFLOW_STARTS)
     assert res.returncode == 0, res.stderr
-    assert wanted - set(json.loads(res.stdout.splitlines()[-1])) == set()
+    loaded = set(json.loads(res.stdout.splitlines()[-1]))
+    assert wanted - loaded == set()
+    assert {"airflow.providers.amazon.aws.triggers.ecs", "airflow.providers.cncf.kubernetes.triggers.pod"} <= loaded
     # Without it (every other service) Airflow does not import them at start.
-    res = exec_in("airflow-scheduler", "python3", "-c", LOADED_AFTER_AIRFLOW_STARTS,
+    res = exec_in(service, "python3", "-c", LOADED_AFTER_AIRFLOW_STARTS,
                   env={"SANDBOX_PRELOAD_DAG_IMPORTS": "false"})
     assert res.returncode == 0, res.stderr
     assert "airflow.providers.amazon.aws.operators.ecs" not in json.loads(res.stdout.splitlines()[-1])
+
+
+def test_the_triggerer_builds_its_execution_api_before_a_trigger_asks(sandbox):
+    # Built in the background once the trigger runner has started, so the first deferred task after
+    # make up does not wait for it (airflow/config/airflow_local_settings.py).
+    res = compose("logs", "--no-log-prefix", "airflow-triggerer", capture=True, timeout=60)
+    lines = res.stdout.splitlines()
+    built = [i for i, line in enumerate(lines) if "the triggerer's in-process Execution API is built" in line]
+    assert built, "\n".join(lines[-30:])
+    assert not any("Not warming the in-process Execution API" in line for line in lines)
+    started = [i for i, line in enumerate(lines) if "Starting the triggerer" in line]
+    assert started and started[-1] < built[-1]
 
 
 def test_plain_sdk_calls_in_airflow_act_as_the_airflow_role(sandbox):
