@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down stop start status logs test test-unit test-e2e bench report export drift validate parse packages clean
+.PHONY: help up down stop start status logs test test-unit test-e2e test-versions bench report export drift validate parse packages clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,14 @@ test-unit: $(VENV)/.installed  ## unit tests only (no Docker)
 
 test-e2e: $(VENV)/.installed  ## end-to-end tests only
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Each switched over the running sandbox, as a user switches; the sandbox's own Airflow is in `make test`.
+VERSIONS ?= mwaa-2.10.3 mwaa-2.11.2 mwaa-3.0.6
+test-versions: $(VENV)/.installed  ## examples/genomics' tests on each Airflow of VERSIONS (default: every MWAA version); leaves the sandbox up
+	@set -e; for version in $(VERSIONS); do \
+	  echo "=== examples/genomics on $$version"; \
+	  SANDBOX_KEEP=1 AIRFLOW_VERSION=$$version SANDBOX_PROJECT=examples/genomics $(PY) -m sandbox test $(PYTEST_ARGS); \
+	done
 
 bench: $(VENV)/.installed  ## measure cold/warm make up, cluster and DAG times (BENCH_ARGS=--skip-cold); writes bench/results/
 	$(PY) -m sandbox.host.bench $(BENCH_ARGS)

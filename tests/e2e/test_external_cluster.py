@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.replaces_sandbox]
 STANDIN = "sandbox-standin-cluster"
 STANDIN_NETWORK = "sandbox-standin-net"
 STANDIN_PORT = 16443
-SELECTION = "test_k8s_dags or (test_import_vcf and k8s)"
+SELECTION = "test_k8s_dags"  # the pod paths; import_vcf's fan-out on the stand-in added a minute to CI
 
 
 @pytest.fixture
@@ -72,9 +72,8 @@ def test_a_cluster_the_user_runs_is_found_wired_and_used(sandbox, standin, tmp_p
     assert f"connected {STANDIN} to {sandbox.settings.project}_default" in out
     assert f"containers reach it as https://{STANDIN}:6443: its certificate holds the container name" in out
     assert "Loading sandbox/task:1.0 into the cluster" in out
-    # test_k8s_dags (pod DAG, XCom sidecar, @task.kubernetes, failures, namespaced service account, TLS
-    # verified) and import_vcf on Kubernetes
-    assert re.search(r"\b6 passed\b", out) and not re.search(r"\b\d+ failed\b", out), out[-3000:]
+    # test_k8s_dags: pod DAG, XCom sidecar, @task.kubernetes, failures, namespaced service account, TLS verified
+    assert re.search(r"\b5 passed\b", out) and not re.search(r"\b\d+ failed\b", out), out[-3000:]
 
     # `make down` at the end of that run: disconnected, still running, its node untouched.
     assert networks_of(STANDIN) == {STANDIN_NETWORK}
