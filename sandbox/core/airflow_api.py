@@ -108,6 +108,18 @@ class AirflowClient:
         wait_until(healthy, timeout=timeout, interval=2, what=f"Airflow at {self.base_url} healthy",
                    error=AirflowApiError)
 
+    def warm_execution_api(self, timeout: float = 120) -> None:
+        """Airflow 3 builds its Execution API's versioned routes (Cadwyn) on that API's first request:
+        ~5 CPU-seconds, during which the api-server answers nothing. Asked once here, the first task's
+        `/run` does not wait for it. Airflow 2 (API v1) has no Execution API."""
+        if not self.api.jwt:
+            return
+        url = f"{self.base_url}/execution/health"
+        try:
+            self.session.get(url, timeout=timeout).raise_for_status()
+        except requests.RequestException as exc:
+            raise AirflowApiError(f"Airflow's Execution API ({url}), which tasks report to, does not answer: {exc}") from exc
+
     # --- connections and variables --------------------------------------------------------
     def get_connection(self, conn_id: str) -> dict | None:
         resp = self.request("GET", f"connections/{self.quote(conn_id)}", ok=(200, 404))
