@@ -142,17 +142,11 @@ def up(settings: Settings, build: bool = True) -> float:
     # there it held the api-server unhealthy for 15-20 s of a loaded start.
     warm = Background("execution api")
     warm.start(lambda: AirflowClient(settings.airflow_url, *settings.admin).warm_execution_api())
-    if not cluster.done():
-        with step("Waiting for the cluster (its steps are the [cluster] lines)"):
-            cluster.result()
-    cluster.result()  # raises what failed in the cluster's path
+    cluster.result_as_step("Waiting for the cluster (its steps are the [cluster] lines)")  # raises what failed in it
     compose("up", "--detach", "--no-deps", "--force-recreate", "reseeder", capture=True)
     with step("Waiting for the project's DAG files to be parsed"):
         wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
-    if not warm.done():
-        with step("Waiting for Airflow's Execution API to build its routes"):
-            warm.result()
-    warm.result()
+    warm.result_as_step("Waiting for Airflow's Execution API to build its routes")
     return time.monotonic() - started
 
 
@@ -266,6 +260,13 @@ class Background:
 
     def result(self):
         return self.future.result()
+
+    def result_as_step(self, what: str):
+        """result(), shown as a step named `what` when it still has to be waited for."""
+        if self.done():
+            return self.result()
+        with step(what):
+            return self.result()
 
 
 def cluster_path(provider, config, settings: Settings, network: threading.Event, seedable: threading.Event) -> None:
