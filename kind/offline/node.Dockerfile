@@ -4,9 +4,10 @@
 # for the `docker run` flags it needs: no --privileged on these machines).
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG BINARIES_IMAGE=sandbox/k8s-binaries:1.20.2
-FROM ${BINARIES_IMAGE} AS binaries
 
-FROM ${BASE_IMAGE}
+# The node's Debian packages, a stage of its own: `make up` builds it (--target node-packages) while
+# the binaries are still compiling, so the node image's build after them is only the COPYs below.
+FROM ${BASE_IMAGE} AS node-packages
 ENV DEBIAN_FRONTEND=noninteractive
 # etcd 3.4, containerd 1.6, runc, CNI plugins (/usr/lib/cni) and kubectl (kubernetes-client, built
 # from the same Debian source as binaries.Dockerfile's) from bookworm; what kubelet shells out
@@ -21,6 +22,9 @@ RUN set -eux; \
     rm -rf /var/lib/apt/lists/*; \
     etcd --version | head -1; containerd --version; runc --version | head -1; kubectl version --client --short
 
+FROM ${BINARIES_IMAGE} AS binaries
+
+FROM node-packages
 COPY --from=binaries /out/kube-apiserver /out/kube-controller-manager /out/kube-scheduler \
      /out/kubelet /usr/local/bin/
 COPY --from=binaries /out/pause-image.tar /usr/local/share/sandbox/pause-image.tar

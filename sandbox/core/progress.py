@@ -41,24 +41,32 @@ def _label() -> str:
     return f"[{label}] " if label else ""
 
 
+def _say(line: str, file=None) -> None:
+    """One write per line: print() writes the text and its newline apart, and lines of threads
+    running side by side (the cluster's beside the services') ran into each other."""
+    file = file or sys.stdout
+    file.write(line + "\n")
+    file.flush()
+
+
 def info(message: str) -> None:
-    print(f"    {_label()}{message}", flush=True)
+    _say(f"    {_label()}{message}")
 
 
 @contextlib.contextmanager
 def step(title: str):
     title = _label() + title
     started = time.monotonic()
-    print(f"==> {title} ...", flush=True)
+    _say(f"==> {title} ...")
     try:
         yield
     except BaseException:
         seconds = time.monotonic() - started
-        print(f"    failed after {seconds:.1f}s: {title}", file=sys.stderr, flush=True)
+        _say(f"    failed after {seconds:.1f}s: {title}", sys.stderr)
         _record(Timing(title, started, seconds, ok=False))
         raise
     seconds = time.monotonic() - started
-    print(f"    {_label()}done in {seconds:.1f}s", flush=True)
+    _say(f"    {_label()}done in {seconds:.1f}s")
     _record(Timing(title, started, seconds, ok=True))
 
 

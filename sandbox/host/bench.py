@@ -62,8 +62,8 @@ def remove_sandbox_images(settings, include_cluster: bool) -> int:
     tags = built_tags(settings) + [images.LOCAL_DEBIAN_BASE, images.LOCAL_PYTHON_BASE]
     tags += [f"localhost:{settings.get('LOCALSTACK_PORT', '4566')}/sandbox-task:1.0"]
     if include_cluster:
-        from sandbox.host.cluster.offline import BINARIES_IMAGE, NODE_IMAGE
-        tags += [BINARIES_IMAGE, NODE_IMAGE]
+        from sandbox.host.cluster.offline import BINARIES_IMAGE, NODE_IMAGE, NODE_PACKAGES_IMAGE
+        tags += [BINARIES_IMAGE, NODE_IMAGE, NODE_PACKAGES_IMAGE]
     present = [t for t in tags if images.image_exists(t)]
     if present:
         docker("rmi", "-f", *present)

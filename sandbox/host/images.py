@@ -217,13 +217,15 @@ BACKGROUND_CPU_SHARES = "128"
 
 
 def docker_build(tag: str, dockerfile: str | Path, build_args: dict[str, str], labels: dict[str, str] | None = None,
-                 context: Path = ROOT, background: bool = False) -> None:
+                 context: Path = ROOT, background: bool = False, target: str | None = None) -> None:
     """`docker build` (from the repo root unless `context` says otherwise), showing Docker's steps (and
     Kubernetes' build phases, `+++`) as progress; on failure the last 40 lines go into the error.
     background=True: its RUN steps get BACKGROUND_CPU_SHARES, so what runs beside it is not slowed."""
     args = ["build", "--force-rm", "-f", str(dockerfile), "-t", tag]  # no containers left by a failed step
     if background:
         args += ["--cpu-shares", BACKGROUND_CPU_SHARES]
+    if target:
+        args += ["--target", target]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     for key, value in (labels or {}).items():

@@ -124,6 +124,9 @@ def up(settings: Settings, build: bool = True) -> float:
     provenance.write_record(container_ids(), settings)
     services = Background("services")
     services.start(start_services)
+    # Beside the bootstrap: the DAG files are parsed while it seeds.
+    dags = Background("dag files")
+    dags.start(wait_for_dag_files_once_up, services, settings, project)
     # The bootstrap needs the cluster's kubeconfig; the emulator and Airflow it waits for itself, so
     # seeding AWS (an image push among it) and the cluster overlaps Airflow's start.
     seedable.wait()
@@ -144,8 +147,7 @@ def up(settings: Settings, build: bool = True) -> float:
     warm.start(lambda: AirflowClient(settings.airflow_url, *settings.admin).warm_execution_api())
     cluster.result_as_step("Waiting for the cluster (its steps are the [cluster] lines)")  # raises what failed in it
     compose("up", "--detach", "--no-deps", "--force-recreate", "reseeder", capture=True)
-    with step("Waiting for the project's DAG files to be parsed"):
-        wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
+    dags.result_as_step("Waiting for the project's DAG files to be parsed")
     warm.result_as_step("Waiting for Airflow's Execution API to build its routes")
     return time.monotonic() - started
 
@@ -316,6 +318,14 @@ def dag_files(project: Project) -> list[str]:
         if "__pycache__" not in path.parts and b"airflow" in text and b"dag" in text:
             found.append(str(path.relative_to(project.dags)))
     return found
+
+
+def wait_for_dag_files_once_up(services: Background, settings: Settings, project: Project) -> None:
+    try:
+        services.result()
+    except BaseException:
+        return  # the services' own failure is what `make up` reports
+    wait_for_dag_files(AirflowClient(settings.airflow_url, *settings.admin), project)
 
 
 def wait_for_dag_files(client: AirflowClient, project: Project, timeout: float = 180) -> None:

@@ -9,6 +9,7 @@ sha256 of its Dockerfile, the files it COPYs, its base image and the image it co
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from sandbox.core import kubeconfig as kc
 from sandbox.core.poll import NotYet, wait_until
-from sandbox.core.progress import info, step
+from sandbox.core.progress import info, labelled, step
 from sandbox.host.cluster.base import API_SERVER_PORT_IN_NETWORK, ClusterError, ClusterProvider, docker_engine_ok
 from sandbox.host.docker import DockerError, docker, docker_pipe
 from sandbox.host.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, image_label, resolve_bases
@@ -25,6 +26,7 @@ from sandbox.host.settings import ROOT, Settings
 
 BINARIES_IMAGE = "sandbox/k8s-binaries:1.20.2"
 NODE_IMAGE = "sandbox/k8s-node:1.20.2"
+NODE_PACKAGES_IMAGE = "sandbox/k8s-node-packages:1.20.2"  # node.Dockerfile's first stage, built early
 BINARIES_DOCKERFILE = "kind/offline/binaries.Dockerfile"
 NODE_DOCKERFILE = "kind/offline/node.Dockerfile"
 NODE_FILES = ("kind/offline/node-entrypoint.sh",)  # what node.Dockerfile COPYs from the context
@@ -181,20 +183,35 @@ class OfflineProvider(ClusterProvider):
         base = self._base()  # part of the hashes: another base image means another build
         bin_digest = inputs_sha256([BINARIES_DOCKERFILE], [base])
         node_digest = inputs_sha256([NODE_DOCKERFILE, *NODE_FILES], [base, bin_digest])
-        if current_bin != bin_digest:
-            with step(f"Building {BINARIES_IMAGE} (Kubernetes from Debian's source package; "
-                      "about 7 min on 2 cores, once, beside the rest of `make up`)"):
-                docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest},
-                             background=True)
         if current_node != node_digest:
             ignore = ROOT / ".dockerignore"
             for rel in NODE_FILES:
                 if ignore.exists() and dockerignore_excludes(rel, ignore.read_text()):
                     raise ClusterError(f".dockerignore keeps {rel} out of the build context; "
                                        "add the line `!kind/offline/` to .dockerignore")
+        packages = None
+        if current_bin != bin_digest:
+            if current_node != node_digest:  # the node's packages install while Go compiles
+                pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="node-packages")
+                packages = pool.submit(self._build_node_packages, base)
+                pool.shutdown(wait=False)
+            with step(f"Building {BINARIES_IMAGE} (Kubernetes from Debian's source package; "
+                      "about 5-10 min on 2 cores, once, beside the rest of `make up`)"):
+                docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest},
+                             background=True)
+        if current_node != node_digest:
+            if packages is not None:
+                packages.result()  # raises the packages stage's failure (the build below would repeat it)
             with step(f"Building {NODE_IMAGE} ({NODE_DOCKERFILE})"):
                 docker_build(NODE_IMAGE, NODE_DOCKERFILE, {"BASE_IMAGE": base, "BINARIES_IMAGE": BINARIES_IMAGE},
                              {INPUTS_LABEL: node_digest}, background=True)
+
+    @staticmethod
+    def _build_node_packages(base: str) -> None:
+        with labelled("cluster"), step(f"Building {NODE_PACKAGES_IMAGE} (the node's Debian packages: "
+                                       f"{NODE_DOCKERFILE}, stage node-packages)"):
+            docker_build(NODE_PACKAGES_IMAGE, NODE_DOCKERFILE, {"BASE_IMAGE": base}, background=True,
+                         target="node-packages")
 
     # --- node container --------------------------------------------------------------------------
     def _inspect(self) -> dict | None:
