@@ -208,3 +208,34 @@ def test_background_work_is_labelled_and_its_failure_is_raised_in_the_caller(cap
     info("the main thread's line")
     assert capsys.readouterr().out.splitlines() == ["    [cluster] building the node image",
                                                     "    the main thread's line"]
+
+
+@pytest.fixture
+def failing_down(calls, monkeypatch):
+    """`compose down` fails on the network; `network inspect` and `compose ps` say what is left."""
+    import subprocess
+    from sandbox.host.docker import DockerError
+    left = {"attached": "0", "containers": ""}
+
+    def compose(*args, **kw):
+        if args[0] == "down":
+            calls.append("compose down")
+            raise DockerError(["docker", "compose", *args], 1, "")
+        return subprocess.CompletedProcess(args, 0, left["containers"], "")
+
+    monkeypatch.setattr(stack, "compose", compose)
+    monkeypatch.setattr(stack, "docker", lambda *args, **kw: subprocess.CompletedProcess(args, 0, left["attached"] + "\n", ""))
+    return left
+
+
+def test_a_network_the_engine_keeps_with_nothing_attached_does_not_fail_down(failing_down, capsys):
+    stack.down(Settings({"COMPOSE_PROJECT_NAME": "airflow-sandbox"}))
+    assert "Docker kept the network airflow-sandbox_default" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("left", [{"attached": "1", "containers": ""}, {"attached": "0", "containers": "abc123\n"}])
+def test_down_fails_when_a_container_is_left(failing_down, left):
+    from sandbox.host.docker import DockerError
+    failing_down.update(left)
+    with pytest.raises(DockerError):
+        stack.down(Settings({"COMPOSE_PROJECT_NAME": "airflow-sandbox"}))
