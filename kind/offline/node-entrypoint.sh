@@ -337,11 +337,11 @@ evictionHard: {nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.availabl
 imageGCHighThresholdPercent: 100
 runtimeRequestTimeout: 15m
 serializeImagePulls: false
-# The defaults (5 requests/s, 5 events/s) throttle pod status updates when dozens of pods start and
-# finish together (a fan-out), so operators waiting for a pod's phase see it late.
 # The node is Ready at the first status update after the runtime is: every 10 s by default, which
 # cost a fresh node up to 10 s. Unchanged statuses are still posted only every nodeStatusReportFrequency.
 nodeStatusUpdateFrequency: 2s
+# The defaults (5 requests/s, 5 events/s) throttle pod status updates when dozens of pods start and
+# finish together (a fan-out), so operators waiting for a pod's phase see it late.
 kubeAPIQPS: 50
 kubeAPIBurst: 100
 eventRecordQPS: 50
