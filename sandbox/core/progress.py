@@ -1,6 +1,7 @@
 """Progress lines for long operations: what is happening, and how long it took."""
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import sys
 import threading
@@ -89,3 +90,39 @@ def breakdown(started: float, minimum: float = 1.0) -> list[str]:
         if t.seconds >= minimum:
             lines.append(f"  {t.started - started:6.1f}s  {t.seconds:6.1f}s  {t.title}{'' if t.ok else '  (failed)'}")
     return lines
+
+
+class Background:
+    """One function run in a daemon thread beside the caller's work, its lines labelled. Daemon: a
+    failure of the caller's own work is reported at once, not after a long build in here ends."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        self.started = False
+
+    def start(self, fn, *args) -> None:
+        self.started = True
+
+        def run():
+            self.future.set_running_or_notify_cancel()
+            try:
+                with labelled(self.label):
+                    self.future.set_result(fn(*args))
+            except BaseException as exc:  # handed to result() in the caller's thread
+                self.future.set_exception(exc)
+
+        threading.Thread(target=run, name=self.label, daemon=True).start()
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self):
+        return self.future.result()
+
+    def result_as_step(self, what: str):
+        """result(), shown as a step named `what` when it still has to be waited for."""
+        if self.done():
+            return self.result()
+        with step(what):
+            return self.result()

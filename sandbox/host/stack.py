@@ -1,7 +1,6 @@
 """The compose stack: up (with readiness and bootstrap), down, status, logs, and the summary."""
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -11,7 +10,7 @@ import threading
 import time
 
 from sandbox.core.airflow_api import AirflowClient
-from sandbox.core.progress import breakdown, info, labelled, step
+from sandbox.core.progress import Background, breakdown, info, step
 from sandbox.core.poll import NotYet, wait_until
 from sandbox.host import images, preflight, project_requirements, provenance
 from sandbox.host.docker import DockerError, docker
@@ -233,42 +232,6 @@ def build_images(settings: Settings, project: Project, config=None, debian_ready
     config = config or seed_config(project)
     images.build_all(settings, compose_images(), project.airflow_version(), config.images, debian_ready)
     build_project_airflow(project)
-
-
-class Background:
-    """One function run in a daemon thread beside the caller's work, its lines labelled. Daemon: a
-    failure of the caller's own work is reported at once, not after a long build in here ends."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.future: concurrent.futures.Future = concurrent.futures.Future()
-        self.started = False
-
-    def start(self, fn, *args) -> None:
-        self.started = True
-
-        def run():
-            self.future.set_running_or_notify_cancel()
-            try:
-                with labelled(self.label):
-                    self.future.set_result(fn(*args))
-            except BaseException as exc:  # handed to result() in the caller's thread
-                self.future.set_exception(exc)
-
-        threading.Thread(target=run, name=self.label, daemon=True).start()
-
-    def done(self) -> bool:
-        return self.future.done()
-
-    def result(self):
-        return self.future.result()
-
-    def result_as_step(self, what: str):
-        """result(), shown as a step named `what` when it still has to be waited for."""
-        if self.done():
-            return self.result()
-        with step(what):
-            return self.result()
 
 
 def cluster_path(provider, config, settings: Settings, network: threading.Event, seedable: threading.Event) -> None:

@@ -9,7 +9,6 @@ sha256 of its Dockerfile, the files it COPYs, its base image and the image it co
 """
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import json
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from sandbox.core import kubeconfig as kc
 from sandbox.core.poll import NotYet, wait_until
-from sandbox.core.progress import info, labelled, step
+from sandbox.core.progress import Background, info, step
 from sandbox.host.cluster.base import API_SERVER_PORT_IN_NETWORK, ClusterError, ClusterProvider, docker_engine_ok
 from sandbox.host.docker import DockerError, docker, docker_pipe
 from sandbox.host.images import LOCAL_DEBIAN_BASE, docker_build, image_exists, image_label, resolve_bases
@@ -192,9 +191,8 @@ class OfflineProvider(ClusterProvider):
         packages = None
         if current_bin != bin_digest:
             if current_node != node_digest:  # the node's packages install while Go compiles
-                pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="node-packages")
-                packages = pool.submit(self._build_node_packages, base)
-                pool.shutdown(wait=False)
+                packages = Background("cluster")
+                packages.start(self._build_node_packages, base)
             with step(f"Building {BINARIES_IMAGE} (Kubernetes from Debian's source package; "
                       "about 5-10 min on 2 cores, once, beside the rest of `make up`)"):
                 docker_build(BINARIES_IMAGE, BINARIES_DOCKERFILE, {"BASE_IMAGE": base}, {INPUTS_LABEL: bin_digest},
@@ -208,8 +206,8 @@ class OfflineProvider(ClusterProvider):
 
     @staticmethod
     def _build_node_packages(base: str) -> None:
-        with labelled("cluster"), step(f"Building {NODE_PACKAGES_IMAGE} (the node's Debian packages: "
-                                       f"{NODE_DOCKERFILE}, stage node-packages)"):
+        with step(f"Building {NODE_PACKAGES_IMAGE} (the node's Debian packages: {NODE_DOCKERFILE}, "
+                  "stage node-packages)"):
             docker_build(NODE_PACKAGES_IMAGE, NODE_DOCKERFILE, {"BASE_IMAGE": base}, background=True,
                          target="node-packages")
 
