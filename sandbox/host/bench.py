@@ -258,6 +258,7 @@ def sampler_cost(settings, client: AirflowClient, results: dict, runs: int) -> N
 
 FANOUT_CASES = 32
 IDLE_SETTLE_S = 90  # past the executor's quiet minute, after which it ends its idle workers
+IDLE_CPU_S = 60  # the idle sandbox's CPU over this long, after the settling: what each component spends anyway
 
 
 def fanout(settings, client: AirflowClient, cases: int = FANOUT_CASES) -> dict:
@@ -276,7 +277,7 @@ def fanout(settings, client: AirflowClient, cases: int = FANOUT_CASES) -> dict:
     used = meter.stop()
     floor = used.tasks_cpu_s() / used.cores
     return {"wall_s": round(wall, 1), "tasks_cpu_s": round(used.tasks_cpu_s(), 1), "floor_s": round(floor, 1),
-            "over_floor": round(wall / floor, 2) if floor else None, "usage": used.as_dict(),
+            "over_floor": round(wall / floor, 2) if floor else None, "usage": used.as_dict(), "meter": used,
             "table": used.table(f"import_vcf {cases} ECS + {cases} pod cases at once")}
 
 
@@ -293,10 +294,25 @@ def fanout_breakdown(settings, client: AirflowClient, results: dict, runs: int) 
     median = measured[len(measured) // 2]
     time.sleep(IDLE_SETTLE_S)
     idle = usage.memory_now(settings)
-    results["fanout"] = {"runs": [{k: v for k, v in m.items() if k != "table"} for m in measured],
-                         "median": {k: v for k, v in median.items() if k != "table"},
-                         "table": median["table"], "idle_mib": {k: round(v) for k, v in idle.items()},
-                         "idle_total_mib": round(sum(idle.values()))}
+    with step(f"The idle sandbox's CPU over {IDLE_CPU_S} s"):
+        meter = usage.UsageMeter(settings).start()
+        time.sleep(IDLE_CPU_S)
+        idle_cpu = meter.stop()
+    # The machine is busy throughout a fan-out, so the wall time is what all of this costs on its cores:
+    # the idle sandbox's share runs whatever the tasks do; the added share is paid per task.
+    run, tasks = median["meter"], 2 * FANOUT_CASES
+    added = usage.work_added(run, idle_cpu, tasks)
+    added_s = sum(r["added_cpu_s"] for r in added)
+    keep = ("table", "meter")
+    results["fanout"] = {"runs": [{k: v for k, v in m.items() if k not in keep} for m in measured],
+                         "median": {k: v for k, v in median.items() if k not in keep},
+                         "table": median["table"] + ["", *usage.work_added_table(added, run, tasks)],
+                         "idle_mib": {k: round(v) for k, v in idle.items()},
+                         "idle_total_mib": round(sum(idle.values())), "work_added": added,
+                         "idle_cpu_s_per_min": round(sum(idle_cpu.cpu_s.values()) / idle_cpu.seconds * 60, 1),
+                         # the ratio were the idle sandbox free: only the work the tasks added, on every core
+                         "over_floor_without_idle": round(added_s / run.cores / median["floor_s"], 2)
+                         if median["floor_s"] else None}
     results["fanout_over_floor"] = median["over_floor"]
     results["idle_after_fanout_mib"] = round(sum(idle.values()))
 
@@ -428,6 +444,9 @@ def write_results(results: dict) -> None:
                      f["wall_s"], None))
         rows.append(("... the case tasks' own CPU-seconds / cores (floor)", f["floor_s"], None))
         rows.append(("... wall over floor (ratio)", f["over_floor"], t["fanout_over_floor"]))
+        rows.append(("... the idle sandbox's CPU (CPU-s a minute)", results["fanout"].get("idle_cpu_s_per_min"), None))
+        rows.append(("... the CPU the tasks added, on every core, over the floor (ratio: the idle sandbox's "
+                     "share taken out)", results["fanout"].get("over_floor_without_idle"), None))
         rows.append(("whole sandbox idle after the fan-out (MiB)", results["idle_after_fanout_mib"],
                      t["idle_after_fanout_mib"]))
     if results.get("fidelity"):

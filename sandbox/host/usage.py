@@ -126,6 +126,34 @@ class Usage:
         return rows
 
 
+def work_added(run: Usage, idle: Usage, tasks: int) -> list[dict]:
+    """What each component spent on a run beyond what it spends idle over as long (its rate over the
+    idle window times the run's wall time), in all and per task of the run, largest first."""
+    rows = []
+    for name, cpu in run.cpu_s.items():
+        idle_s = idle.cpu_s.get(name, 0.0) / idle.seconds * run.seconds if idle.seconds else 0.0
+        added = max(0.0, cpu - idle_s)
+        rows.append({"component": name, "cpu_s": round(cpu, 2), "idle_cpu_s_per_min": round(idle_s / run.seconds * 60, 2),
+                     "added_cpu_s": round(added, 2), "per_task_cpu_s": round(added / tasks, 3) if tasks else None})
+    return sorted(rows, key=lambda r: -r["added_cpu_s"])
+
+
+def work_added_table(rows: list[dict], run: Usage, tasks: int) -> list[str]:
+    added = sum(r["added_cpu_s"] for r in rows)
+    own = run.tasks_cpu_s()
+    table = [f"What the run added to the idle sandbox's CPU, per component and per task ({tasks} tasks):",
+             "| component | CPU-s in the run | idle CPU-s a minute | added by the run | per task |",
+             "|---|---:|---:|---:|---:|"]
+    table += [f"| {r['component']} | {r['cpu_s']:.1f} | {r['idle_cpu_s_per_min']:.1f} | {r['added_cpu_s']:.1f} | "
+              f"{r['per_task_cpu_s']:.2f} |" for r in rows]
+    table.append(f"| all | {sum(r['cpu_s'] for r in rows):.1f} | {sum(r['idle_cpu_s_per_min'] for r in rows):.1f} | "
+                 f"{added:.1f} | {added / tasks if tasks else 0:.2f} |")
+    if own:
+        table.append(f"The tasks' own CPU is {own:.1f} CPU-s of it; the rest of what the run added, "
+                     f"{(added - own) / tasks if tasks else 0:.2f} CPU-s per task, is the sandbox's work for each task.")
+    return table
+
+
 class UsageMeter:
     """Start, run the window, stop: per-component CPU over the window and memory sampled each second.
     A component that appears during the window (a started service) counts from its first reading."""

@@ -54,3 +54,20 @@ def test_each_component_is_charged_what_it_used_in_the_window(tmp_path, meter):
     assert used.peak_mib[usage.PODS] == pytest.approx(300)
     table = "\n".join(used.table("window"))
     assert "| airflow-scheduler | 30.0 | 33 | 400 | 400 |" in table
+
+
+def test_work_added_takes_out_what_each_component_spends_idle_over_as_long():
+    run = usage.Usage(seconds=60.0, cores=2, cpu_s={"airflow-scheduler": 26.0, usage.PODS: 18.0, "metrics": 0.2})
+    idle = usage.Usage(seconds=30.0, cores=2, cpu_s={"airflow-scheduler": 1.0, "metrics": 0.5})
+    rows = usage.work_added(run, idle, tasks=8)
+    by_name = {r["component"]: r for r in rows}
+    assert [r["component"] for r in rows] == ["airflow-scheduler", usage.PODS, "metrics"]
+    # idle 1 CPU-s in 30 s: 2 CPU-s over the run's 60 s
+    assert by_name["airflow-scheduler"] == {"component": "airflow-scheduler", "cpu_s": 26.0, "idle_cpu_s_per_min": 2.0,
+                                            "added_cpu_s": 24.0, "per_task_cpu_s": 3.0}
+    assert by_name[usage.PODS]["added_cpu_s"] == 18.0  # nothing runs in it idle
+    assert by_name["metrics"]["added_cpu_s"] == 0.0  # less than idle (noise) is nothing added, not a saving
+    table = usage.work_added_table(rows, run, tasks=8)
+    assert table[-2].startswith("| all | 44.2 | 3.0 | 42.0 | 5.25 |")
+    # the pods' own 18 CPU-s are the tasks' work; the other 24 are the sandbox's: 3 per task
+    assert "18.0 CPU-s of it" in table[-1] and "3.00 CPU-s per task" in table[-1]
