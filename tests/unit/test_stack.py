@@ -195,8 +195,8 @@ def test_the_breakdown_shows_steps_side_by_side_with_when_they_began(monkeypatch
 
 
 def test_background_work_is_labelled_and_its_failure_is_raised_in_the_caller(capsys):
-    from sandbox.core.progress import info
-    work = stack.Background("cluster")
+    from sandbox.core.progress import Background, info
+    work = Background("cluster")
 
     def build(what):
         info(f"building {what}")
