@@ -85,7 +85,7 @@ def time_cluster_start(settings) -> float | None:
         return None
     docker("stop", "-t", "10", provider.node)
     started = time.monotonic()
-    provider.provision(f"{settings.project}_default")
+    provider.provision(settings.network)
     provider.wait_ready(timeout=300)
     return round(time.monotonic() - started, 1)
 

@@ -48,6 +48,11 @@ class Settings:
         return self.get("COMPOSE_PROJECT_NAME", "airflow-sandbox")
 
     @property
+    def network(self) -> str:
+        """The compose project's default network: the services', the node's and the ECS tasks'."""
+        return f"{self.project}_default"
+
+    @property
     def airflow_url(self) -> str:
         return f"http://127.0.0.1:{self.get('AIRFLOW_PORT', '8080')}"
 

@@ -242,7 +242,7 @@ def cluster_path(provider, config, settings: Settings, network: threading.Event,
         if provider is not None:
             provider.prepare()
         network.wait()
-        provision_cluster(provider, config, f"{settings.project}_default", seedable)
+        provision_cluster(provider, config, settings.network, seedable)
     finally:
         seedable.set()
 
@@ -479,10 +479,9 @@ def down(settings: Settings, volumes: bool = True) -> None:
         try:
             compose(*args)
         except DockerError:
-            network = f"{settings.project}_default"
-            if not only_a_stale_network_left(network):
+            if not only_a_stale_network_left(settings.network):
                 raise
-            info(f"Docker kept the network {network}: no container is attached to it, yet the engine still "
+            info(f"Docker kept the network {settings.network}: no container is attached to it, yet the engine still "
                  "counts an endpoint on it (a Docker 20.10 bug, seen after ECS task containers were removed). "
                  "The next `make up` uses it again; restarting the Docker engine removes it")
 

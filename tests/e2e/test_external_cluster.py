@@ -69,7 +69,7 @@ def test_a_cluster_the_user_runs_is_found_wired_and_used(sandbox, standin, tmp_p
     assert res.returncode == 0
     out = res.stdout
     assert f"container {STANDIN} publishes its API server (https://127.0.0.1:{STANDIN_PORT})" in out
-    assert f"connected {STANDIN} to {sandbox.settings.project}_default" in out
+    assert f"connected {STANDIN} to {sandbox.settings.network}" in out
     assert f"containers reach it as https://{STANDIN}:6443: its certificate holds the container name" in out
     assert "Loading sandbox/task:1.0 into the cluster" in out
     # test_k8s_dags: pod DAG, XCom sidecar, @task.kubernetes, failures, namespaced service account, TLS verified
